@@ -77,6 +77,8 @@ class Location:
     column: int
 
     def __str__(self) -> str:
+        if self.line <= 0:  # the file as a whole (cannot be read, …)
+            return self.path
         return f"{self.path}:{self.line}:{self.column}"
 
 

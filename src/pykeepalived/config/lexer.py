@@ -94,7 +94,8 @@ class RawLine:
     """True when the words are not a plain split of the physical line (parameters, ~SEQ)."""
 
 
-def split_words(text: str) -> tuple[list[str], list[int], frozenset[int]]:
+def split_words(text: str, *, comments: bool = True, braces: bool = True
+                ) -> tuple[list[str], list[int], frozenset[int]]:
     """Tokenise one line: words, their 1-based columns, and indices of quoted brace words.
 
     Space and tab separate words; ``{`` and ``}`` are words of their own outside quotes;
@@ -124,9 +125,9 @@ def split_words(text: str) -> tuple[list[str], list[int], frozenset[int]]:
         c = text[i]
         if c in " \t\r\n" or (c.isspace() and not c.isascii()):
             flush()
-        elif c in "#!":
+        elif comments and c in "#!":
             break
-        elif c in "{}":
+        elif braces and c in "{}":
             flush()
             words.append(c)
             cols.append(i + 1)
@@ -290,7 +291,7 @@ class Lexer:
         for lineno, raw in enumerate(sf.lines, 1):
             if pending is not None:
                 name, parts, _ = pending
-                body = raw.rstrip("\r")
+                body = _strip_comment(raw.rstrip("\r"))
                 if body.rstrip().endswith("\\"):
                     parts.append(body.rstrip()[:-1])
                     continue
@@ -303,20 +304,25 @@ class Lexer:
                 if m is None:
                     words = raw.split()
                     if words:
-                        yield RawLine(words, sf, lineno)
+                        w0 = words[0]
+                        if w0[0] == "i" and (w0 in _INCLUDE_VARIANTS or w0 == "include_check"):
+                            yield from self._directive(words, sf, lineno, state)
+                        else:
+                            yield RawLine(words, sf, lineno)
                     continue
                 if slow(raw) is None:
                     m = comment(raw)
                     text = raw if m is None else raw[: m.start()]
+                    if text.lstrip()[:7] == "include":  # braces in patterns are csh braces
+                        words = text.split()
+                        if words[0] in _INCLUDE_VARIANTS or words[0] == "include_check":
+                            yield from self._directive(words, sf, lineno, state)
+                            continue
                     if "{" in text or "}" in text:
                         text = text.replace("{", " { ").replace("}", " } ")
                     words = text.split()
                     if words:
-                        if words[0][0] == "i" and (words[0] in _INCLUDE_VARIANTS
-                                                   or words[0] == "include_check"):
-                            yield from self._directive(words, sf, lineno, state)
-                        else:
-                            yield RawLine(words, sf, lineno)
+                        yield RawLine(words, sf, lineno)
                     continue
             else:
                 self._report_unicode_spaces(sf, lineno, raw)
@@ -329,7 +335,8 @@ class Lexer:
                 else:
                     self.params[m.group(1)] = value
                 continue
-            yield from self._logical(text, sf, lineno, state, rewritten=False, depth=0)
+            yield from self._logical(_strip_comment(text), sf, lineno, state, rewritten=False,
+                                     depth=0)
         if pending is not None:
             self.params[pending[0]] = "\n".join(pending[1])
             self.diagnostics.warning(sf.line(pending[2]), f"multi-line definition of "
@@ -350,7 +357,8 @@ class Lexer:
 
     def _logical(self, text: str, sf: SourceFile, lineno: int, state: _State, *,
                  rewritten: bool, depth: int) -> Iterator[RawLine]:
-        """The slow path for one line: conditionals, generators, parameters, quoting."""
+        """The slow path for one line (comments already removed): conditionals, generators,
+        parameters, quoting. Words produced by expansion are never comments (``${_HASH}``)."""
         if depth > _MAX_EXPANSION_DEPTH:
             self.diagnostics.error(sf.line(lineno), "parameter or ~SEQ expansion nests too "
                                    "deeply (a parameter that refers to itself?)")
@@ -366,8 +374,8 @@ class Lexer:
             yield from self._generator(text, gm, sf, lineno, state, depth)
             return
         if "$" in text:
-            expanded = self._expand(_strip_comment(text), sf, lineno)
-            if expanded != _strip_comment(text):
+            expanded = self._expand(text, sf, lineno)
+            if expanded != text:
                 for part in expanded.split("\n"):
                     pm = _PARAM_DEF.match(part)
                     if pm is not None:
@@ -376,7 +384,8 @@ class Lexer:
                     yield from self._logical(part, sf, lineno, state, rewritten=True,
                                              depth=depth + 1)
                 return
-        words, _cols, quoted = split_words(text)
+        is_include = text.lstrip()[:7] == "include"
+        words, _cols, quoted = split_words(text, comments=False, braces=not is_include)
         if not words:
             return
         if words[0] in _INCLUDE_VARIANTS or words[0] == "include_check":
@@ -385,27 +394,31 @@ class Lexer:
         yield RawLine(words, sf, lineno, quoted, rewritten)
 
     # ---- parameters ------------------------------------------------------------------------
-    def _expand(self, text: str, sf: SourceFile, lineno: int) -> str:
-        for _ in range(_MAX_EXPANSION_DEPTH):
-            new = _PARAM_USE.sub(lambda m: self._param_value(m, sf, lineno), text)
-            if new == text:
-                return new
-            text = new
-        self.diagnostics.error(sf.line(lineno), "parameter expansion does not terminate "
-                               "(a parameter that refers to itself?)")
-        return text
+    def _expand(self, text: str, sf: SourceFile, lineno: int,
+                active: frozenset[str] = frozenset()) -> str:
+        """Expand ``$NAME`` and ``${NAME}`` recursively; a parameter that refers to itself
+        (directly or not) is reported and left unexpanded."""
 
-    def _param_value(self, m: re.Match[str], sf: SourceFile, lineno: int) -> str:
-        if m.group(2) is not None:  # $NAME
-            return self.params.get(m.group(2), m.group(0))
-        inner = m.group(1).split()
-        if not inner:
-            return m.group(0)
-        name, args = inner[0], inner[1:]
-        builtin = self._builtin(name, args, sf, lineno)
-        if builtin is not None:
-            return builtin
-        return self.params.get(name, m.group(0))
+        def value(m: re.Match[str]) -> str:
+            if m.group(2) is not None:
+                name, args = m.group(2), []
+            else:
+                inner = m.group(1).split()
+                if not inner:
+                    return m.group(0)
+                name, args = inner[0], inner[1:]
+                builtin = self._builtin(name, args, sf, lineno)
+                if builtin is not None:
+                    return builtin
+            if name not in self.params:
+                return m.group(0)
+            if name in active or len(active) > _MAX_EXPANSION_DEPTH:
+                self.diagnostics.error(sf.line(lineno), f"parameter '${name}' refers to itself;"
+                                       " its expansion does not terminate", value="$" + name)
+                return ""
+            return self._expand(self.params[name], sf, lineno, active | {name})
+
+        return _PARAM_USE.sub(value, text)
 
     def _builtin(self, name: str, args: list[str], sf: SourceFile, lineno: int) -> str | None:
         if name == "_PWD":

@@ -159,6 +159,8 @@ class BlockSchema:
     header: HeaderConverter | None = None
     finalize: Finalizer | None = None
     status: Status = Status.SUPPORTED
+    derived: frozenset[str] = frozenset()
+    """Keyword targets that ``finalize`` consumes (they are not fields of the model)."""
     table: dict[str, Kw] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +175,7 @@ class BlockSchema:
 
 
 _ELSEWHERE: dict[str, list[str]] = {}
+_TOP = "the top level (outside any block)"
 
 
 def register_blocks(schemas: Iterable[BlockSchema]) -> None:
@@ -186,11 +189,12 @@ def register_blocks(schemas: Iterable[BlockSchema]) -> None:
 
 
 def _unknown(ctx: Ctx, schema: BlockSchema, parent: Stmt, stmt: Stmt) -> None:
-    where = schema.describe(parent) if parent.keyword != "<root>" else "the top level"
+    where = schema.describe(parent) if parent.keyword != "<root>" else _TOP
     hint = did_you_mean(stmt.keyword, schema.table)
     elsewhere = [b for b in _ELSEWHERE.get(stmt.keyword, ()) if b != schema.name]
     if elsewhere:
-        hint = f"'{stmt.keyword}' belongs in {' or '.join(elsewhere)}"
+        places = " or ".join(_TOP if b == "<root>" else b for b in elsewhere)
+        hint = f"'{stmt.keyword}' belongs in {places}"
     what = "block" if stmt.block is not None else "keyword"
     msg = f"unknown {what} '{stmt.keyword}' in {where}"
     if stmt.block is not None:
@@ -262,6 +266,9 @@ def build_block(ctx: Ctx, schema: BlockSchema, stmt: Stmt,
     for key, value in values.items():
         if type(value) is list:
             values[key] = tuple(value)
-    obj = schema.model(**values)
+    try:
+        obj = schema.model(**values)
+    except TypeError as exc:  # a keyword table that does not match its model: our bug
+        raise AssertionError(f"{schema.name}: keyword table and model disagree: {exc}") from exc
     ctx.srcmap.objects[id(obj)] = (stmt, src)
     return obj

@@ -1,0 +1,1 @@
+"""Command-line entry points: ``pykeepalived`` (the daemon) and ``kactl`` (the operator tool)."""

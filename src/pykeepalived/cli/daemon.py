@@ -1,0 +1,181 @@
+"""``pykeepalived``: keepalived's command line (reference §1.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from pykeepalived import __version__
+from pykeepalived.cli.getopt import Opt, UsageError, parse_args, usage
+from pykeepalived.cli.report import FORMATS, ExitCode, check_exit_code, print_diagnostics
+from pykeepalived.config.build import LoadOptions, LoadResult, load
+
+__all__ = ["DEFAULT_CONFIG", "OPTIONS", "main"]
+
+DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+
+_N = "none"
+_R = "required"
+_O = "optional"
+OPTIONS: tuple[Opt, ...] = (
+    Opt("f", "use-file", _R, "use_file", "Use the specified configuration file\n"
+        f" default '{DEFAULT_CONFIG}'", "FILE"),
+    Opt("P", "vrrp", _N, "vrrp", "Only run with VRRP subsystem"),
+    Opt("C", "check", _N, "check", "Only run with Health-checker subsystem"),
+    Opt("B", "no_bfd", _N, "no_bfd", "Don't run BFD subsystem"),
+    Opt(None, "all", _N, "all", "Force all child processes to run, even if have no"
+        " configuration"),
+    Opt("l", "log-console", _N, "log_console", "Log messages to local console"),
+    Opt("D", "log-detail", _N, "log_detail", "Detailed log messages (twice: extra detail)"),
+    Opt("S", "log-facility", _R, "log_facility", "Set syslog facility to LOG_LOCAL[0-7], user"
+        " or daemon (default)", "([0-7]|local[0-7]|user|daemon)"),
+    Opt("g", "log-file", _O, "log_file", "Also log to FILE (default /tmp/keepalived.log)",
+        "FILE"),
+    Opt(None, "flush-log-file", _N, "flush_log_file", "Flush the log file after each write"),
+    Opt("G", "no-syslog", _N, "no_syslog", "Don't log via syslog"),
+    Opt("u", "umask", _R, "umask", "umask for file creation (in numeric form)", "MASK"),
+    Opt("X", "release-vips", _N, "release_vips", "Drop VIP on transition from signal."),
+    Opt("V", "dont-release-vrrp", _N, "dont_release_vrrp", "Don't remove VRRP VIPs and VROUTEs"
+        " on daemon stop"),
+    Opt("I", "dont-release-ipvs", _N, "dont_release_ipvs", "Don't remove IPVS topology on"
+        " daemon stop"),
+    Opt("R", "dont-respawn", _N, "dont_respawn", "Don't respawn child processes"),
+    Opt("n", "dont-fork", _N, "dont_fork", "Don't fork the daemon process"),
+    Opt("d", "dump-conf", _N, "dump_conf", "Dump the configuration data (effective values)"),
+    Opt(None, "dump-json", _N, "dump_json", "With -d: dump the configuration as JSON"
+        " (pykeepalived)"),
+    Opt("p", "pid", _R, "pid", "Use specified pidfile for parent process", "FILE"),
+    Opt("r", "vrrp_pid", _R, "vrrp_pid", "Use specified pidfile for VRRP child process", "FILE"),
+    Opt("T", "genhash", _N, "genhash", "Enter into genhash utility mode (this should be the"
+        " first option used)."),
+    Opt("c", "checkers_pid", _R, "checkers_pid", "Use specified pidfile for checkers child"
+        " process", "FILE"),
+    Opt("a", "address-monitoring", _N, "address_monitoring", "Report all address"
+        " additions/deletions notified via netlink"),
+    Opt("b", "bfd_pid", _R, "bfd_pid", "Use specified pidfile for BFD child process", "FILE"),
+    Opt("x", "snmp", _N, "snmp", "Enable SNMP subsystem (accepted; SNMP is not supported yet)"),
+    Opt("A", "snmp-agent-socket", _R, "snmp_agent_socket", "Use the specified socket for master"
+        " agent", "FILE"),
+    Opt("s", "namespace", _R, "namespace", "Run in network namespace NAME (overrides config)",
+        "NAME"),
+    Opt("m", "core-dump", _N, "core_dump", "Produce core dump if terminate abnormally"),
+    Opt("M", "core-dump-pattern", _O, "core_dump_pattern", "Also set"
+        " /proc/sys/kernel/core_pattern to PATN (default 'core')", "PATN"),
+    Opt("e", "all-config", _N, "all_config", "Error if any configuration file missing (same as"
+        " includea)"),
+    Opt("i", "config-id", _R, "config_id", "Skip any configuration lines beginning '@' that"
+        " don't match id\n or any lines beginning @^ that do match.\n The config-id defaults to"
+        " the node name if option not used", "id"),
+    Opt(None, "signum", _R, "signum", "Return signal number for STOP, RELOAD, DATA, STATS,"
+        " STATS_CLEAR, JSON", "SIGFUNC"),
+    Opt("t", "config-test", _O, "config_test", "Check the configuration for obvious errors,"
+        " output to\n stderr by default", "LOG_FILE"),
+    Opt(None, "output-format", _R, "output_format", "Diagnostics as plain, color, json or auto"
+        " (pykeepalived)", "FMT"),
+    Opt(None, "perf", _O, "perf", ""),
+    Opt(None, "debug", _O, "debug", ""),
+    Opt(None, "no-mem-check", _N, "no_mem_check", ""),
+    Opt("L", "mem-check-log", _N, "mem_check_log", ""),
+    Opt("O", "openssl-mem-check", _N, "openssl_mem_check", ""),
+    Opt(None, "ignore-sigint", _N, "ignore_sigint", "Don't treat SIGINT as stop"),
+    Opt(None, "config-fd", _R, "config_fd", ""),
+    Opt("v", "version", _N, "version", "Display the version number"),
+    Opt("h", "help", _N, "help", "Display this help message"),
+)
+
+SIGNUMS: dict[str, int] = {
+    "STOP": int(signal.SIGTERM),
+    "RELOAD": int(signal.SIGHUP),
+    "DATA": int(signal.SIGUSR1),
+    "STATS": int(signal.SIGUSR2),
+    "STATS_CLEAR": int(signal.SIGRTMAX) - 1,
+    "JSON": int(signal.SIGRTMIN) + 2,
+    "TDUMP": int(signal.SIGRTMAX),
+}
+
+
+def _version_text() -> str:
+    uname = os.uname()
+    return (f"pykeepalived v{__version__} (keepalived 2.2.7 compatible command line)\n\n"
+            f"Running on {uname.sysname} {uname.release} {uname.version}\n"
+            f"Python {sys.version.split()[0]}\n")
+
+
+def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, LoadResult]:
+    path = values.get("use_file") or DEFAULT_CONFIG
+    options = LoadOptions(config_id=values.get("config_id"), all_config="all_config" in counts)
+    return path, load(path, options)
+
+
+def _open_log(target: str | None) -> TextIO:
+    if target:
+        return open(target, "a", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+    return sys.stderr
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pykeepalived`` command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = os.path.basename(sys.argv[0]) if argv is None else "pykeepalived"
+    if prog == "genhash" or (args and args[0] in ("-T", "--genhash")):
+        sys.stderr.write("genhash mode is not implemented yet in pykeepalived\n")
+        return ExitCode.USAGE
+    try:
+        found, rest = parse_args(OPTIONS, args)
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return ExitCode.USAGE
+    values: dict[str, str | None] = {}
+    counts: dict[str, int] = {}
+    for opt, value in found:
+        values[opt.dest] = value
+        counts[opt.dest] = counts.get(opt.dest, 0) + 1
+    if "genhash" in counts:
+        sys.stderr.write("-T/--genhash must be the first option\n")
+    if "help" in counts:
+        sys.stderr.write(usage("pykeepalived", OPTIONS) + "\n")
+        return ExitCode.OK
+    if "version" in counts:
+        sys.stderr.write(_version_text())
+        return ExitCode.OK
+    if "signum" in counts:
+        name = values["signum"] or ""
+        if name not in SIGNUMS:
+            sys.stderr.write(f"Unknown sigfunc {name}\n")
+            return ExitCode.USAGE
+        sys.stdout.write(f"{SIGNUMS[name]}\n")
+        return ExitCode.OK
+    fmt = values.get("output_format") or "auto"
+    if fmt == "colour":
+        fmt = "color"
+    if fmt not in FORMATS:
+        sys.stderr.write(f"Unknown output format '{fmt}' (plain, color, json or auto)\n")
+        return ExitCode.USAGE
+    if rest:
+        sys.stdout.write(f"Unexpected argument(s): {' '.join(rest)} \n")
+    path, result = _load(values, counts)
+    if "config_test" in counts:
+        stream = _open_log(values.get("config_test"))
+        try:
+            print_diagnostics(result, stream, fmt)
+        finally:
+            if stream is not sys.stderr:
+                stream.close()
+        return check_exit_code(result)
+    print_diagnostics(result, sys.stderr, fmt)
+    if "dump_conf" in counts:
+        if result.config is None:
+            return check_exit_code(result)
+        from pykeepalived.config.dump import config_to_json, dump_text  # noqa: PLC0415
+
+        if "dump_json" in counts:
+            sys.stdout.write(config_to_json(result.config) + "\n")
+        else:
+            sys.stdout.write(dump_text(result.config))
+        return check_exit_code(result)
+    sys.stderr.write("pykeepalived: running the daemon is not implemented yet; use -t to check"
+                     f" '{path}' or -d to dump its effective configuration\n")
+    return ExitCode.USAGE
