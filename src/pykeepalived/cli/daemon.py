@@ -5,76 +5,163 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pykeepalived import __version__
-from pykeepalived.cli.getopt import Opt, UsageError, parse_args, usage
+from pykeepalived.cli.getopt import ArgKind, Opt, UsageError, parse_args, usage
 from pykeepalived.cli.report import FORMATS, ExitCode, check_exit_code, print_diagnostics
 from pykeepalived.config.build import LoadOptions, LoadResult, load
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["DEFAULT_CONFIG", "OPTIONS", "main"]
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 
-_N = "none"
-_R = "required"
-_O = "optional"
+_N: ArgKind = "none"
+_R: ArgKind = "required"
+_O: ArgKind = "optional"
 OPTIONS: tuple[Opt, ...] = (
-    Opt("f", "use-file", _R, "use_file", "Use the specified configuration file\n"
-        f" default '{DEFAULT_CONFIG}'", "FILE"),
+    Opt(
+        "f",
+        "use-file",
+        _R,
+        "use_file",
+        f"Use the specified configuration file\n default '{DEFAULT_CONFIG}'",
+        "FILE",
+    ),
     Opt("P", "vrrp", _N, "vrrp", "Only run with VRRP subsystem"),
     Opt("C", "check", _N, "check", "Only run with Health-checker subsystem"),
     Opt("B", "no_bfd", _N, "no_bfd", "Don't run BFD subsystem"),
-    Opt(None, "all", _N, "all", "Force all child processes to run, even if have no"
-        " configuration"),
+    Opt(None, "all", _N, "all", "Force all child processes to run, even if have no configuration"),
     Opt("l", "log-console", _N, "log_console", "Log messages to local console"),
     Opt("D", "log-detail", _N, "log_detail", "Detailed log messages (twice: extra detail)"),
-    Opt("S", "log-facility", _R, "log_facility", "Set syslog facility to LOG_LOCAL[0-7], user"
-        " or daemon (default)", "([0-7]|local[0-7]|user|daemon)"),
-    Opt("g", "log-file", _O, "log_file", "Also log to FILE (default /tmp/keepalived.log)",
-        "FILE"),
+    Opt(
+        "S",
+        "log-facility",
+        _R,
+        "log_facility",
+        "Set syslog facility to LOG_LOCAL[0-7], user or daemon (default)",
+        "([0-7]|local[0-7]|user|daemon)",
+    ),
+    Opt("g", "log-file", _O, "log_file", "Also log to FILE (default /tmp/keepalived.log)", "FILE"),
     Opt(None, "flush-log-file", _N, "flush_log_file", "Flush the log file after each write"),
     Opt("G", "no-syslog", _N, "no_syslog", "Don't log via syslog"),
     Opt("u", "umask", _R, "umask", "umask for file creation (in numeric form)", "MASK"),
     Opt("X", "release-vips", _N, "release_vips", "Drop VIP on transition from signal."),
-    Opt("V", "dont-release-vrrp", _N, "dont_release_vrrp", "Don't remove VRRP VIPs and VROUTEs"
-        " on daemon stop"),
-    Opt("I", "dont-release-ipvs", _N, "dont_release_ipvs", "Don't remove IPVS topology on"
-        " daemon stop"),
+    Opt(
+        "V",
+        "dont-release-vrrp",
+        _N,
+        "dont_release_vrrp",
+        "Don't remove VRRP VIPs and VROUTEs on daemon stop",
+    ),
+    Opt(
+        "I",
+        "dont-release-ipvs",
+        _N,
+        "dont_release_ipvs",
+        "Don't remove IPVS topology on daemon stop",
+    ),
     Opt("R", "dont-respawn", _N, "dont_respawn", "Don't respawn child processes"),
     Opt("n", "dont-fork", _N, "dont_fork", "Don't fork the daemon process"),
     Opt("d", "dump-conf", _N, "dump_conf", "Dump the configuration data (effective values)"),
-    Opt(None, "dump-json", _N, "dump_json", "With -d: dump the configuration as JSON"
-        " (pykeepalived)"),
+    Opt(
+        None, "dump-json", _N, "dump_json", "With -d: dump the configuration as JSON (pykeepalived)"
+    ),
     Opt("p", "pid", _R, "pid", "Use specified pidfile for parent process", "FILE"),
     Opt("r", "vrrp_pid", _R, "vrrp_pid", "Use specified pidfile for VRRP child process", "FILE"),
-    Opt("T", "genhash", _N, "genhash", "Enter into genhash utility mode (this should be the"
-        " first option used)."),
-    Opt("c", "checkers_pid", _R, "checkers_pid", "Use specified pidfile for checkers child"
-        " process", "FILE"),
-    Opt("a", "address-monitoring", _N, "address_monitoring", "Report all address"
-        " additions/deletions notified via netlink"),
+    Opt(
+        "T",
+        "genhash",
+        _N,
+        "genhash",
+        "Enter into genhash utility mode (this should be the first option used).",
+    ),
+    Opt(
+        "c",
+        "checkers_pid",
+        _R,
+        "checkers_pid",
+        "Use specified pidfile for checkers child process",
+        "FILE",
+    ),
+    Opt(
+        "a",
+        "address-monitoring",
+        _N,
+        "address_monitoring",
+        "Report all address additions/deletions notified via netlink",
+    ),
     Opt("b", "bfd_pid", _R, "bfd_pid", "Use specified pidfile for BFD child process", "FILE"),
     Opt("x", "snmp", _N, "snmp", "Enable SNMP subsystem (accepted; SNMP is not supported yet)"),
-    Opt("A", "snmp-agent-socket", _R, "snmp_agent_socket", "Use the specified socket for master"
-        " agent", "FILE"),
-    Opt("s", "namespace", _R, "namespace", "Run in network namespace NAME (overrides config)",
-        "NAME"),
+    Opt(
+        "A",
+        "snmp-agent-socket",
+        _R,
+        "snmp_agent_socket",
+        "Use the specified socket for master agent",
+        "FILE",
+    ),
+    Opt(
+        "s",
+        "namespace",
+        _R,
+        "namespace",
+        "Run in network namespace NAME (overrides config)",
+        "NAME",
+    ),
     Opt("m", "core-dump", _N, "core_dump", "Produce core dump if terminate abnormally"),
-    Opt("M", "core-dump-pattern", _O, "core_dump_pattern", "Also set"
-        " /proc/sys/kernel/core_pattern to PATN (default 'core')", "PATN"),
-    Opt("e", "all-config", _N, "all_config", "Error if any configuration file missing (same as"
-        " includea)"),
-    Opt("i", "config-id", _R, "config_id", "Skip any configuration lines beginning '@' that"
+    Opt(
+        "M",
+        "core-dump-pattern",
+        _O,
+        "core_dump_pattern",
+        "Also set /proc/sys/kernel/core_pattern to PATN (default 'core')",
+        "PATN",
+    ),
+    Opt(
+        "e",
+        "all-config",
+        _N,
+        "all_config",
+        "Error if any configuration file missing (same as includea)",
+    ),
+    Opt(
+        "i",
+        "config-id",
+        _R,
+        "config_id",
+        "Skip any configuration lines beginning '@' that"
         " don't match id\n or any lines beginning @^ that do match.\n The config-id defaults to"
-        " the node name if option not used", "id"),
-    Opt(None, "signum", _R, "signum", "Return signal number for STOP, RELOAD, DATA, STATS,"
-        " STATS_CLEAR, JSON", "SIGFUNC"),
-    Opt("t", "config-test", _O, "config_test", "Check the configuration for obvious errors,"
-        " output to\n stderr by default", "LOG_FILE"),
-    Opt(None, "output-format", _R, "output_format", "Diagnostics as plain, color, json or auto"
-        " (pykeepalived)", "FMT"),
+        " the node name if option not used",
+        "id",
+    ),
+    Opt(
+        None,
+        "signum",
+        _R,
+        "signum",
+        "Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON",
+        "SIGFUNC",
+    ),
+    Opt(
+        "t",
+        "config-test",
+        _O,
+        "config_test",
+        "Check the configuration for obvious errors, output to\n stderr by default",
+        "LOG_FILE",
+    ),
+    Opt(
+        None,
+        "output-format",
+        _R,
+        "output_format",
+        "Diagnostics as plain, color, json or auto (pykeepalived)",
+        "FMT",
+    ),
     Opt(None, "perf", _O, "perf", ""),
     Opt(None, "debug", _O, "debug", ""),
     Opt(None, "no-mem-check", _N, "no_mem_check", ""),
@@ -99,9 +186,11 @@ SIGNUMS: dict[str, int] = {
 
 def _version_text() -> str:
     uname = os.uname()
-    return (f"pykeepalived v{__version__} (keepalived 2.2.7 compatible command line)\n\n"
-            f"Running on {uname.sysname} {uname.release} {uname.version}\n"
-            f"Python {sys.version.split()[0]}\n")
+    return (
+        f"pykeepalived v{__version__} (keepalived 2.2.7 compatible command line)\n\n"
+        f"Running on {uname.sysname} {uname.release} {uname.version}\n"
+        f"Python {sys.version.split()[0]}\n"
+    )
 
 
 def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, LoadResult]:
@@ -112,7 +201,7 @@ def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, L
 
 def _open_log(target: str | None) -> TextIO:
     if target:
-        return open(target, "a", encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+        return open(target, "a", encoding="utf-8")
     return sys.stderr
 
 
@@ -169,13 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "dump_conf" in counts:
         if result.config is None:
             return check_exit_code(result)
-        from pykeepalived.config.dump import config_to_json, dump_text  # noqa: PLC0415
+        from pykeepalived.config.dump import config_to_json, dump_text
 
         if "dump_json" in counts:
             sys.stdout.write(config_to_json(result.config) + "\n")
         else:
             sys.stdout.write(dump_text(result.config))
         return check_exit_code(result)
-    sys.stderr.write("pykeepalived: running the daemon is not implemented yet; use -t to check"
-                     f" '{path}' or -d to dump its effective configuration\n")
+    sys.stderr.write(
+        "pykeepalived: running the daemon is not implemented yet; use -t to check"
+        f" '{path}' or -d to dump its effective configuration\n"
+    )
     return ExitCode.USAGE

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Opt", "UsageError", "parse_args"]
+__all__ = ["ArgKind", "Opt", "UsageError", "parse_args", "usage"]
 
 ArgKind = Literal["none", "required", "optional"]
 
@@ -35,16 +35,18 @@ def _take_long(opts: Sequence[Opt], word: str) -> tuple[Opt, str | None]:
     exact = [o for o in opts if o.long == name]
     matches = exact or [o for o in opts if o.long and o.long.startswith(name)]
     if len({o.dest for o in matches}) != 1 or not name:
-        raise UsageError(f"Unknown option --{name}" if not matches or not name
-                         else f"Ambiguous option --{name}")
+        raise UsageError(
+            f"Unknown option --{name}" if not matches or not name else f"Ambiguous option --{name}"
+        )
     opt = matches[0]
     if opt.arg == "none" and eq:
         raise UsageError(f"Option --{opt.long} doesn't take a parameter")
     return opt, value if eq else None
 
 
-def parse_args(opts: Sequence[Opt], argv: Sequence[str]
-               ) -> tuple[list[tuple[Opt, str | None]], list[str]]:
+def parse_args(
+    opts: Sequence[Opt], argv: Sequence[str]
+) -> tuple[list[tuple[Opt, str | None]], list[str]]:
     """Parse ``argv`` (without the program name): the options in order, and the other words."""
     shorts = {o.short: o for o in opts if o.short}
     found: list[tuple[Opt, str | None]] = []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
 from pykeepalived.cli.report import FORMATS, ExitCode, check_exit_code, print_diagnostics
 from pykeepalived.config.build import LoadOptions, load
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -17,17 +20,28 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kactl", description="Operate pykeepalived.")
     p.add_argument("--version", action="version", version=f"kactl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (("check", "check a configuration file and explain every problem"),
-                           ("dump", "print the effective configuration (defaults filled in)")):
+    for name, helptext in (
+        ("check", "check a configuration file and explain every problem"),
+        ("dump", "print the effective configuration (defaults filled in)"),
+    ):
         c = sub.add_parser(name, help=helptext, description=helptext)
         c.add_argument("file", help="keepalived.conf to read")
-        c.add_argument("-i", "--config-id", help="id for @ID conditional lines"
-                       " (default: short host name)")
-        c.add_argument("-e", "--all-config", action="store_true",
-                       help="every included file must exist and be readable")
+        c.add_argument(
+            "-i", "--config-id", help="id for @ID conditional lines (default: short host name)"
+        )
+        c.add_argument(
+            "-e",
+            "--all-config",
+            action="store_true",
+            help="every included file must exist and be readable",
+        )
         if name == "check":
-            c.add_argument("--format", choices=FORMATS, default="auto",
-                           help="diagnostics as plain text, colour, or JSON (default: auto)")
+            c.add_argument(
+                "--format",
+                choices=FORMATS,
+                default="auto",
+                help="diagnostics as plain text, colour, or JSON (default: auto)",
+            )
         else:
             c.add_argument("--json", action="store_true", help="JSON instead of text")
     return p
@@ -46,8 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_diagnostics(result, sys.stderr)
     if result.config is None:
         return check_exit_code(result)
-    from pykeepalived.config.dump import config_to_json, dump_text  # noqa: PLC0415
+    from pykeepalived.config.dump import config_to_json, dump_text
 
-    sys.stdout.write(config_to_json(result.config) + "\n" if ns.json else
-                     dump_text(result.config))
+    sys.stdout.write(config_to_json(result.config) + "\n" if ns.json else dump_text(result.config))
     return check_exit_code(result)

@@ -68,8 +68,13 @@ def _use_colour(fmt: str, stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def print_diagnostics(result: LoadResult, stream: TextIO | None = None, fmt: str = "auto",
-                      *, with_summary: bool = True) -> None:
+def print_diagnostics(
+    result: LoadResult,
+    stream: TextIO | None = None,
+    fmt: str = "auto",
+    *,
+    with_summary: bool = True,
+) -> None:
     """Write every diagnostic to ``stream`` (stderr by default) in the chosen format."""
     out = stream if stream is not None else sys.stderr
     if fmt == "json":

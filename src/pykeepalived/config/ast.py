@@ -20,8 +20,15 @@ class Stmt:
 
     __slots__ = ("args", "block", "file", "keyword", "lineno", "rewritten", "tok")
 
-    def __init__(self, keyword: str, args: list[str], file: SourceFile, lineno: int, tok: int,
-                 rewritten: bool = False) -> None:
+    def __init__(
+        self,
+        keyword: str,
+        args: list[str],
+        file: SourceFile,
+        lineno: int,
+        tok: int,
+        rewritten: bool = False,
+    ) -> None:
         self.keyword = keyword
         self.args = args
         self.file = file

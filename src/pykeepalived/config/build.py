@@ -96,7 +96,7 @@ def load(path: str, options: LoadOptions | None = None) -> LoadResult:
     if lexer.read_file(path) is None:
         return LoadResult(None, diags.items, lexer.files)
     sf = lexer.files.pop()
-    return _finish(lexer._lex_file(sf), lexer, diags, sf)  # noqa: SLF001
+    return _finish(lexer._lex_file(sf), lexer, diags, sf)
 
 
 def load_text(text: str, path: str = "<string>", options: LoadOptions | None = None) -> LoadResult:
@@ -108,11 +108,12 @@ def load_text(text: str, path: str = "<string>", options: LoadOptions | None = N
     if lines and lines[-1] == "":
         lines.pop()
     sf = SourceFile(path, lines)
-    return _finish(lexer._lex_file(sf), lexer, diags, sf)  # noqa: SLF001
+    return _finish(lexer._lex_file(sf), lexer, diags, sf)
 
 
-def _finish(lines: Iterable[RawLine], lexer: Lexer, diags: Diagnostics,
-            main: SourceFile) -> LoadResult:
+def _finish(
+    lines: Iterable[RawLine], lexer: Lexer, diags: Diagnostics, main: SourceFile
+) -> LoadResult:
     tree = parser.parse(lines, diags)
     files = [main, *lexer.files]
     ctx = Ctx(diags)
@@ -139,11 +140,11 @@ def build_config(ctx: Ctx, tree: list[Stmt], main: SourceFile) -> Config:
     buckets: dict[str, list[Stmt]] = {part: [] for part in PARTS}
     unknown: list[Stmt] = []
     for stmt in tree:
-        part = owner.get(stmt.keyword)
-        if part is None:
+        where = owner.get(stmt.keyword)
+        if where is None:
             unknown.append(stmt)
         else:
-            buckets[part].append(stmt)
+            buckets[where].append(stmt)
     combined = BlockSchema("<root>", dict, [kw for s in PARTS.values() for kw in s.table.values()])
     root_stmt = Stmt("<root>", [], main, 0, 0)
     if unknown:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pykeepalived.config.diagnostics import did_you_mean
@@ -16,6 +15,8 @@ from pykeepalived.config.model.common import IPAddress, IPNetwork, Script, Track
 from pykeepalived.config.schema import Converter, Ctx, Invalid
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from pykeepalived.config.ast import Stmt
 
 __all__ = [
@@ -58,8 +59,11 @@ def nargs(stmt: Stmt, lo: int, hi: int | None = None) -> list[str]:
         raise Invalid(f"'{stmt.keyword}' needs {what}")
     if hi is not None and n > hi:
         extra = " ".join(args[hi:])
-        raise Invalid(f"'{stmt.keyword}' takes at most {hi} argument{'s' if hi != 1 else ''};"
-                      f" unexpected '{extra}'", arg=hi)
+        raise Invalid(
+            f"'{stmt.keyword}' takes at most {hi} argument{'s' if hi != 1 else ''};"
+            f" unexpected '{extra}'",
+            arg=hi,
+        )
     return args
 
 
@@ -67,8 +71,9 @@ def parse_bool(word: str, arg: int = 0) -> bool:
     """``on|off|true|false|yes|no`` (case-insensitive)."""
     value = BOOL_WORDS.get(word.lower())
     if value is None:
-        raise Invalid(f"'{word}' is not a boolean", arg=arg,
-                      hint="use on, off, true, false, yes or no")
+        raise Invalid(
+            f"'{word}' is not a boolean", arg=arg, hint="use on, off, true, false, yes or no"
+        )
     return value
 
 
@@ -116,8 +121,9 @@ def optional_int(lo: int, hi: int, default: int) -> Converter:
     return conv
 
 
-def parse_timer(word: str, lo: float | None, hi: float | None, arg: int = 0,
-                what: str = "") -> float:
+def parse_timer(
+    word: str, lo: float | None, hi: float | None, arg: int = 0, what: str = ""
+) -> float:
     """A TIMER: decimal seconds with microsecond resolution."""
     try:
         value = float(word)
@@ -302,8 +308,11 @@ def track_refs(lo: int, hi: int, *, reverse_words: Sequence[str] = ("reverse",))
                 reverse = w[i] == "reverse"
                 i += 1
             else:
-                raise Invalid(f"unexpected '{w[i]}'", arg=i,
-                              hint=f"expected: NAME [weight {lo}..{hi} [reverse]]")
+                raise Invalid(
+                    f"unexpected '{w[i]}'",
+                    arg=i,
+                    hint=f"expected: NAME [weight {lo}..{hi} [reverse]]",
+                )
         return TrackRef(name=w[0], weight=weight, reverse=reverse)
 
     return items(item)

@@ -20,6 +20,7 @@ __all__ = [
     "Diagnostic",
     "Diagnostics",
     "Location",
+    "Severity",
     "SourceLine",
     "did_you_mean",
     "render",
@@ -54,7 +55,7 @@ class SourceLine:
 
     def column_of(self, token: int, value: str | None = None) -> int:
         """1-based column of the token number ``token`` of this line (0 = first word)."""
-        from pykeepalived.config.lexer import token_columns  # noqa: PLC0415 (cycle)
+        from pykeepalived.config.lexer import token_columns
 
         cols = token_columns(self.text)
         if value is not None:

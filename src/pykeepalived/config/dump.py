@@ -23,8 +23,12 @@ from pykeepalived.config.model.root import Config
 __all__ = ["config_from_json", "config_to_json", "dump_text", "to_jsonable"]
 
 _IP_TYPES: tuple[type, ...] = (
-    ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface,
-    ipaddress.IPv6Interface, ipaddress.IPv4Network, ipaddress.IPv6Network,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
 )
 
 
@@ -33,12 +37,15 @@ def _make_converter() -> cattrs.Converter:
     for cls in _IP_TYPES:
         conv.register_unstructure_hook(cls, str)
         conv.register_structure_hook(cls, lambda v, t: t(v))
-    conv.register_structure_hook(ipaddress.IPv4Address | ipaddress.IPv6Address,
-                                 lambda v, _: ipaddress.ip_address(v))
-    conv.register_structure_hook(ipaddress.IPv4Interface | ipaddress.IPv6Interface,
-                                 lambda v, _: ipaddress.ip_interface(v))
-    conv.register_structure_hook(ipaddress.IPv4Network | ipaddress.IPv6Network,
-                                 lambda v, _: ipaddress.ip_network(v))
+    conv.register_structure_hook(
+        ipaddress.IPv4Address | ipaddress.IPv6Address, lambda v, _: ipaddress.ip_address(v)
+    )
+    conv.register_structure_hook(
+        ipaddress.IPv4Interface | ipaddress.IPv6Interface, lambda v, _: ipaddress.ip_interface(v)
+    )
+    conv.register_structure_hook(
+        ipaddress.IPv4Network | ipaddress.IPv6Network, lambda v, _: ipaddress.ip_network(v)
+    )
     for module in (_globals, _vrrp, _lvs, _root):
         for value in vars(module).values():
             if isinstance(value, types.UnionType | typing._UnionGenericAlias):  # type: ignore[attr-defined]
@@ -68,6 +75,7 @@ def config_from_json(text: str) -> Config:
 
 
 # ---- text ---------------------------------------------------------------------------------------
+
 
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
@@ -137,8 +145,11 @@ def _lines(obj: Any, indent: str, *, skip_defaults: bool = False) -> list[str]:
                 out.append(f"{indent}{f.name} {{")
                 out.extend(body)
                 out.append(f"{indent}}}")
-        elif isinstance(value, tuple) and value and all(dataclasses.is_dataclass(v) and
-                                                        not isinstance(v, Script) for v in value):
+        elif (
+            isinstance(value, tuple)
+            and value
+            and all(dataclasses.is_dataclass(v) and not isinstance(v, Script) for v in value)
+        ):
             for item in value:
                 out.append(f"{indent}{_title(item, f.name)} {{")
                 out.extend(_lines(item, indent + "    "))

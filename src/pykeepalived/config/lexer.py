@@ -54,8 +54,16 @@ _PARAM_DEF = re.compile(r"^[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _PARAM_USE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t]|$)")
 _CONDITIONAL = re.compile(r"^[ \t]*@(\^?)(\S*)(?:[ \t]+(.*))?$")
 _GENERATOR = re.compile(r"^[ \t]*~(SEQx|SEQ|LST)\(")
-_ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
-            "v": "\v"}
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "E": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
 
 
 @dataclass(slots=True)
@@ -94,8 +102,9 @@ class RawLine:
     """True when the words are not a plain split of the physical line (parameters, ~SEQ)."""
 
 
-def split_words(text: str, *, comments: bool = True, braces: bool = True
-                ) -> tuple[list[str], list[int], frozenset[int]]:
+def split_words(
+    text: str, *, comments: bool = True, braces: bool = True
+) -> tuple[list[str], list[int], frozenset[int]]:
     """Tokenise one line: words, their 1-based columns, and indices of quoted brace words.
 
     Space and tab separate words; ``{`` and ``}`` are words of their own outside quotes;
@@ -203,7 +212,7 @@ def expand_braces(pattern: str) -> list[str]:
                         last = j + 1
                 alternatives.append(inner[last:])
                 if len(alternatives) == 1:  # "{x}" is not a brace expression
-                    return [pattern[: start] + "{" + e for e in expand_braces(pattern[start + 1 :])]
+                    return [pattern[:start] + "{" + e for e in expand_braces(pattern[start + 1 :])]
                 head, tail = pattern[:start], pattern[i + 1 :]
                 return [
                     head + alt_e + tail_e
@@ -245,11 +254,19 @@ class Lexer:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if where is None:
-                self.diagnostics.add("error", SourceLine(path, 0, ""), f"cannot read configuration"
-                                     f" file: {reason}", category=Category.FILE_NOT_FOUND)
+                self.diagnostics.add(
+                    "error",
+                    SourceLine(path, 0, ""),
+                    f"cannot read configuration file: {reason}",
+                    category=Category.FILE_NOT_FOUND,
+                )
             else:
-                self.diagnostics.error(where, f"cannot read included file '{path}': {reason}",
-                                       token=1, category=Category.FILE_NOT_FOUND)
+                self.diagnostics.error(
+                    where,
+                    f"cannot read included file '{path}': {reason}",
+                    token=1,
+                    category=Category.FILE_NOT_FOUND,
+                )
             return None
         if text.startswith("\ufeff"):
             text = text[1:]
@@ -335,12 +352,15 @@ class Lexer:
                 else:
                     self.params[m.group(1)] = value
                 continue
-            yield from self._logical(_strip_comment(text), sf, lineno, state, rewritten=False,
-                                     depth=0)
+            yield from self._logical(
+                _strip_comment(text), sf, lineno, state, rewritten=False, depth=0
+            )
         if pending is not None:
             self.params[pending[0]] = "\n".join(pending[1])
-            self.diagnostics.warning(sf.line(pending[2]), f"multi-line definition of "
-                                     f"'${pending[0]}' continues past the end of the file")
+            self.diagnostics.warning(
+                sf.line(pending[2]),
+                f"multi-line definition of '${pending[0]}' continues past the end of the file",
+            )
 
     def _report_unicode_spaces(self, sf: SourceFile, lineno: int, raw: str) -> None:
         body = _strip_comment(raw)
@@ -355,13 +375,16 @@ class Lexer:
                     hint="replace it with an ordinary space or tab (it was read as a space here)",
                 )
 
-    def _logical(self, text: str, sf: SourceFile, lineno: int, state: _State, *,
-                 rewritten: bool, depth: int) -> Iterator[RawLine]:
+    def _logical(
+        self, text: str, sf: SourceFile, lineno: int, state: _State, *, rewritten: bool, depth: int
+    ) -> Iterator[RawLine]:
         """The slow path for one line (comments already removed): conditionals, generators,
         parameters, quoting. Words produced by expansion are never comments (``${_HASH}``)."""
         if depth > _MAX_EXPANSION_DEPTH:
-            self.diagnostics.error(sf.line(lineno), "parameter or ~SEQ expansion nests too "
-                                   "deeply (a parameter that refers to itself?)")
+            self.diagnostics.error(
+                sf.line(lineno),
+                "parameter or ~SEQ expansion nests too deeply (a parameter that refers to itself?)",
+            )
             return
         m = _CONDITIONAL.match(text)
         if m is not None:
@@ -381,8 +404,9 @@ class Lexer:
                     if pm is not None:
                         self.params[pm.group(1)] = pm.group(2).rstrip()
                         continue
-                    yield from self._logical(part, sf, lineno, state, rewritten=True,
-                                             depth=depth + 1)
+                    yield from self._logical(
+                        part, sf, lineno, state, rewritten=True, depth=depth + 1
+                    )
                 return
         is_include = text.lstrip()[:7] == "include"
         words, _cols, quoted = split_words(text, comments=False, braces=not is_include)
@@ -394,12 +418,14 @@ class Lexer:
         yield RawLine(words, sf, lineno, quoted, rewritten)
 
     # ---- parameters ------------------------------------------------------------------------
-    def _expand(self, text: str, sf: SourceFile, lineno: int,
-                active: frozenset[str] = frozenset()) -> str:
+    def _expand(
+        self, text: str, sf: SourceFile, lineno: int, active: frozenset[str] = frozenset()
+    ) -> str:
         """Expand ``$NAME`` and ``${NAME}`` recursively; a parameter that refers to itself
         (directly or not) is reported and left unexpanded."""
 
         def value(m: re.Match[str]) -> str:
+            args: list[str]
             if m.group(2) is not None:
                 name, args = m.group(2), []
             else:
@@ -413,8 +439,11 @@ class Lexer:
             if name not in self.params:
                 return m.group(0)
             if name in active or len(active) > _MAX_EXPANSION_DEPTH:
-                self.diagnostics.error(sf.line(lineno), f"parameter '${name}' refers to itself;"
-                                       " its expansion does not terminate", value="$" + name)
+                self.diagnostics.error(
+                    sf.line(lineno),
+                    f"parameter '${name}' refers to itself; its expansion does not terminate",
+                    value="$" + name,
+                )
                 return ""
             return self._expand(self.params[name], sf, lineno, active | {name})
 
@@ -443,8 +472,9 @@ class Lexer:
         return None
 
     # ---- ~SEQ / ~LST -------------------------------------------------------------------------
-    def _generator(self, text: str, gm: re.Match[str], sf: SourceFile, lineno: int,
-                   state: _State, depth: int) -> Iterator[RawLine]:
+    def _generator(
+        self, text: str, gm: re.Match[str], sf: SourceFile, lineno: int, state: _State, depth: int
+    ) -> Iterator[RawLine]:
         kind = gm.group(1)
         close = text.find(")", gm.end())
         where = sf.line(lineno)
@@ -456,15 +486,18 @@ class Lexer:
         try:
             bindings = _generator_bindings(kind, header)
         except ValueError as exc:
-            self.diagnostics.error(where, f"invalid ~{kind}(): {exc}", value="~" + kind,
-                                   hint="~SEQ(var, [start,] [step,] end) or ~LST(var, v1, v2, …)")
+            self.diagnostics.error(
+                where,
+                f"invalid ~{kind}(): {exc}",
+                value="~" + kind,
+                hint="~SEQ(var, [start,] [step,] end) or ~LST(var, v1, v2, …)",
+            )
             return
         for binding in bindings:
             saved = {k: self.params.get(k) for k in binding}
             self.params.update(binding)
             try:
-                yield from self._logical(rest, sf, lineno, state, rewritten=True,
-                                         depth=depth + 1)
+                yield from self._logical(rest, sf, lineno, state, rewritten=True, depth=depth + 1)
             finally:
                 for k, v in saved.items():
                     if v is None:
@@ -473,15 +506,17 @@ class Lexer:
                         self.params[k] = v
 
     # ---- include / include_check ---------------------------------------------------------------
-    def _directive(self, words: list[str], sf: SourceFile, lineno: int,
-                   state: _State) -> Iterator[RawLine]:
+    def _directive(
+        self, words: list[str], sf: SourceFile, lineno: int, state: _State
+    ) -> Iterator[RawLine]:
         where = sf.line(lineno)
         if words[0] == "include_check":
             state.checks = _include_checks(words[1:], state.checks, self.diagnostics, where)
             return
         if len(words) != 2:
-            self.diagnostics.error(where, f"'{words[0]}' takes exactly one file pattern",
-                                   token=min(len(words) - 1, 2))
+            self.diagnostics.error(
+                where, f"'{words[0]}' takes exactly one file pattern", token=min(len(words) - 1, 2)
+            )
             if len(words) < 2:
                 return
         checks = state.checks | _INCLUDE_VARIANTS[words[0]]
@@ -495,8 +530,9 @@ class Lexer:
             return
         for path in paths:
             if os.path.realpath(path) in self._stack:
-                self.diagnostics.error(where, f"include loop: '{path}' is already being read",
-                                       token=1)
+                self.diagnostics.error(
+                    where, f"include loop: '{path}' is already being read", token=1
+                )
                 continue
             if not os.access(path, os.R_OK):
                 msg = f"included file '{path}' is not readable"
@@ -509,28 +545,34 @@ class Lexer:
             if inc is not None:
                 yield from self._lex_file(inc)
 
-    def _resolve_include(self, pattern: str, checks: frozenset[str],
-                         where: SourceLine) -> list[str]:
+    def _resolve_include(
+        self, pattern: str, checks: frozenset[str], where: SourceLine
+    ) -> list[str]:
         found: list[str] = []
         for alternative in expand_braces(pattern):
             matches = sorted(glob.glob(alternative))
             if not matches:
                 wild = glob.has_magic(alternative)
                 if wild and "wildcard_match" in checks:
-                    self.diagnostics.error(where, f"include pattern '{alternative}' matches no"
-                                           " file", token=1)
+                    self.diagnostics.error(
+                        where, f"include pattern '{alternative}' matches no file", token=1
+                    )
                 elif not wild and "brace_match" in checks and alternative != pattern:
-                    self.diagnostics.error(where, f"included file '{alternative}' does not exist",
-                                           token=1)
+                    self.diagnostics.error(
+                        where, f"included file '{alternative}' does not exist", token=1
+                    )
             found.extend(m for m in matches if m not in found)
         if not found:
             msg = f"include '{pattern}' matches no file"
             if "match" in checks or (not glob.has_magic(pattern) and "readable" in checks):
                 self.diagnostics.error(where, msg, token=1, category=Category.FILE_NOT_FOUND)
             else:
-                self.diagnostics.warning(where, msg + "; nothing was included", token=1,
-                                         hint="keepalived ignores this silently; use 'includem'"
-                                         " to make it an error")
+                self.diagnostics.warning(
+                    where,
+                    msg + "; nothing was included",
+                    token=1,
+                    hint="keepalived ignores this silently; use 'includem' to make it an error",
+                )
         return found
 
 
@@ -550,19 +592,24 @@ def _strip_comment(text: str) -> str:
     return text
 
 
-def _include_checks(args: list[str], current: frozenset[str], diags: Diagnostics,
-                    where: SourceLine) -> frozenset[str]:
+def _include_checks(
+    args: list[str], current: frozenset[str], diags: Diagnostics, where: SourceLine
+) -> frozenset[str]:
     if not args:
         return frozenset(INCLUDE_CHECKS)
     checks = set(current)
     for i, arg in enumerate(args, 1):
         sign, name = (arg[0], arg[1:]) if arg[:1] in "+-" else ("+", arg)
         if name not in INCLUDE_CHECKS:
-            from pykeepalived.config.diagnostics import did_you_mean  # noqa: PLC0415
+            from pykeepalived.config.diagnostics import did_you_mean
 
-            diags.error(where, f"unknown include_check '{name}'", token=i,
-                        hint=did_you_mean(name, INCLUDE_CHECKS)
-                        or "expected readable, match, wildcard_match or brace_match")
+            diags.error(
+                where,
+                f"unknown include_check '{name}'",
+                token=i,
+                hint=did_you_mean(name, INCLUDE_CHECKS)
+                or "expected readable, match, wildcard_match or brace_match",
+            )
             continue
         if sign == "-":
             checks.discard(name)

@@ -39,8 +39,12 @@ def parse(lines: Iterable[RawLine], diags: Diagnostics) -> list[Stmt]:
             w = words[i]
             if w == "{" and i not in quoted:
                 if last is None or last.block is not None:
-                    diags.error(line.file.line(line.lineno), "'{' without a keyword to open",
-                                token=i, hint="remove it, or put a block keyword before it")
+                    diags.error(
+                        line.file.line(line.lineno),
+                        "'{' without a keyword to open",
+                        token=i,
+                        hint="remove it, or put a block keyword before it",
+                    )
                     # Recover: open an anonymous block so the matching '}' balances.
                     last = Stmt("{", [], line.file, line.lineno, i, line.rewritten)
                 last.block = []
@@ -49,8 +53,12 @@ def parse(lines: Iterable[RawLine], diags: Diagnostics) -> list[Stmt]:
                 i += 1
             elif w == "}" and i not in quoted:
                 if not stack:
-                    diags.error(line.file.line(line.lineno), "extra '}' found", token=i,
-                                hint="a block was closed twice, or opened with a misspelt '{'")
+                    diags.error(
+                        line.file.line(line.lineno),
+                        "extra '}' found",
+                        token=i,
+                        hint="a block was closed twice, or opened with a misspelt '{'",
+                    )
                 else:
                     children, owner = stack.pop()
                     last = None
@@ -64,7 +72,11 @@ def parse(lines: Iterable[RawLine], diags: Diagnostics) -> list[Stmt]:
                 children.append(last)
                 i = j
     for _, owner in reversed(stack):
-        diags.error(owner.where, f"'{owner.keyword}' block is never closed",
-                    token=owner.tok, value=owner.keyword if owner.rewritten else None,
-                    hint="add the missing '}'")
+        diags.error(
+            owner.where,
+            f"'{owner.keyword}' block is never closed",
+            token=owner.tok,
+            value=owner.keyword if owner.rewritten else None,
+            hint="add the missing '}'",
+        )
     return root

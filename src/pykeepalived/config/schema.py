@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pykeepalived.config.ast import Stmt
-from pykeepalived.config.diagnostics import Category, Diagnostics, did_you_mean
+from pykeepalived.config.diagnostics import Category, Diagnostics, Severity, did_you_mean
 
 __all__ = [
     "BlockSchema",
@@ -31,11 +31,17 @@ __all__ = [
 ]
 
 
-class Invalid(Exception):  # noqa: N818 (a signal, not an error of ours)
+class Invalid(Exception):
     """Raised by a converter: the statement is wrong; the keyword is then ignored."""
 
-    def __init__(self, message: str, *, arg: int | None = None, hint: str | None = None,
-                 category: Category = Category.INVALID) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        arg: int | None = None,
+        hint: str | None = None,
+        category: Category = Category.INVALID,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.arg = arg
@@ -75,27 +81,56 @@ class Ctx:
     diags: Diagnostics
     srcmap: SourceMap = field(default_factory=SourceMap)
 
-    def report(self, severity: str, stmt: Stmt | None, message: str, *, arg: int | None = None,
-               hint: str | None = None, category: Category | None = None) -> None:
+    def report(
+        self,
+        severity: Severity,
+        stmt: Stmt | None,
+        message: str,
+        *,
+        arg: int | None = None,
+        hint: str | None = None,
+        category: Category | None = None,
+    ) -> None:
         """Report at ``stmt``'s keyword, or at its argument number ``arg``."""
         if stmt is None:
-            self.diags.add(severity, None, message, hint=hint, category=category)  # type: ignore[arg-type]
+            self.diags.add(severity, None, message, hint=hint, category=category)
             return
         value: str | None = None
         if stmt.rewritten:
             value = stmt.keyword if arg is None or arg >= len(stmt.args) else stmt.args[arg]
         elif arg is not None and arg >= len(stmt.args):
             arg = len(stmt.args) - 1 if stmt.args else None
-        self.diags.add(severity, stmt.where, message,  # type: ignore[arg-type]
-                       token=stmt.column_token(arg), value=value, hint=hint, category=category)
+        self.diags.add(
+            severity,
+            stmt.where,
+            message,
+            token=stmt.column_token(arg),
+            value=value,
+            hint=hint,
+            category=category,
+        )
 
-    def error(self, stmt: Stmt | None, message: str, *, arg: int | None = None,
-              hint: str | None = None, category: Category = Category.INVALID) -> None:
+    def error(
+        self,
+        stmt: Stmt | None,
+        message: str,
+        *,
+        arg: int | None = None,
+        hint: str | None = None,
+        category: Category = Category.INVALID,
+    ) -> None:
         """Report an error (the object or value concerned is dropped or defaulted)."""
         self.report("error", stmt, message, arg=arg, hint=hint, category=category)
 
-    def warning(self, stmt: Stmt | None, message: str, *, arg: int | None = None,
-                hint: str | None = None, category: Category = Category.WARNING) -> None:
+    def warning(
+        self,
+        stmt: Stmt | None,
+        message: str,
+        *,
+        arg: int | None = None,
+        hint: str | None = None,
+        category: Category = Category.WARNING,
+    ) -> None:
         """Report a warning (the configuration is still usable as written)."""
         self.report("warning", stmt, message, arg=arg, hint=hint, category=category)
 
@@ -141,12 +176,26 @@ class Kw:
         return self.field or self.name
 
 
-def alias(name: str, of: Kw, *, deprecated: str | None = None, status: Status | None = None,
-          note: str = "") -> Kw:
+def alias(
+    name: str,
+    of: Kw,
+    *,
+    deprecated: str | None = None,
+    status: Status | None = None,
+    note: str = "",
+) -> Kw:
     """Another spelling of ``of`` (same converter and field)."""
-    return Kw(name, of.conv, of.block, of.target, of.multi,
-              of.status if status is None else status, note or of.note, deprecated,
-              of.list_block)
+    return Kw(
+        name,
+        of.conv,
+        of.block,
+        of.target,
+        of.multi,
+        of.status if status is None else status,
+        note or of.note,
+        deprecated,
+        of.list_block,
+    )
 
 
 @dataclass(slots=True)
@@ -204,8 +253,12 @@ def _unknown(ctx: Ctx, schema: BlockSchema, parent: Stmt, stmt: Stmt) -> None:
 
 def _status_warning(ctx: Ctx, kw: Kw, stmt: Stmt) -> None:
     if kw.deprecated is not None:
-        ctx.warning(stmt, f"'{stmt.keyword}' is deprecated", hint=kw.deprecated,
-                    category=Category.DEPRECATED)
+        ctx.warning(
+            stmt,
+            f"'{stmt.keyword}' is deprecated",
+            hint=kw.deprecated,
+            category=Category.DEPRECATED,
+        )
     if kw.status is Status.NOT_IMPLEMENTED:
         note = f" ({kw.note})" if kw.note else ""
         ctx.warning(stmt, f"'{stmt.keyword}' is accepted, not implemented yet{note}")
@@ -214,8 +267,9 @@ def _status_warning(ctx: Ctx, kw: Kw, stmt: Stmt) -> None:
         ctx.warning(stmt, f"'{stmt.keyword}' is accepted, has no effect in pykeepalived{note}")
 
 
-def build_block(ctx: Ctx, schema: BlockSchema, stmt: Stmt,
-                extra: Mapping[str, Any] | None = None) -> Any:
+def build_block(
+    ctx: Ctx, schema: BlockSchema, stmt: Stmt, extra: Mapping[str, Any] | None = None
+) -> Any:
     """Build the model object for the block opened by ``stmt``, or None if it is dropped."""
     values: dict[str, Any] = dict(extra) if extra else {}
     src: dict[str, Stmt] = {}
@@ -243,8 +297,9 @@ def build_block(ctx: Ctx, schema: BlockSchema, stmt: Stmt,
                 continue
         else:
             if child.block is not None and not kw.list_block:
-                ctx.error(child, f"'{child.keyword}' does not take a {{ … }} block; the block"
-                          " is ignored")
+                ctx.error(
+                    child, f"'{child.keyword}' does not take a {{ … }} block; the block is ignored"
+                )
             try:
                 value = kw.conv(ctx, child)  # type: ignore[misc]
             except Invalid as exc:
@@ -257,8 +312,11 @@ def build_block(ctx: Ctx, schema: BlockSchema, stmt: Stmt,
         else:
             if target in src and not kw.list_block:
                 first = src[target]
-                ctx.warning(child, f"'{child.keyword}' is set again (line {first.lineno} set it"
-                            " first); the last one wins")
+                ctx.warning(
+                    child,
+                    f"'{child.keyword}' is set again (line {first.lineno} set it"
+                    " first); the last one wins",
+                )
             values[target] = value
         src[target] = child
     if schema.finalize is not None and not schema.finalize(ctx, stmt, values, src):

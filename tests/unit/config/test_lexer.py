@@ -24,8 +24,11 @@ def test_plain_lines_and_comments() -> None:
 
 def test_braces_are_words_anywhere() -> None:
     words, _ = lex("track_script { chk }\nvirtual_server 1.2.3.4 80{\n}}")
-    assert words == [["track_script", "{", "chk", "}"], ["virtual_server", "1.2.3.4", "80", "{"],
-                     ["}", "}"]]
+    assert words == [
+        ["track_script", "{", "chk", "}"],
+        ["virtual_server", "1.2.3.4", "80", "{"],
+        ["}", "}"],
+    ]
 
 
 def test_quotes_group_glue_and_protect_comments_and_braces() -> None:
@@ -42,8 +45,15 @@ def test_quoted_brace_is_not_a_brace() -> None:
 
 @pytest.mark.parametrize(
     ("src", "expected"),
-    [(r'"a\tb"', "a\tb"), (r'"\101"', "A"), (r'"\x41z"', "Az"), (r'"\cA"', "\x01"),
-     (r'"\q"', "q"), (r'"\E"', "\x1b"), (r'"a\"b"', 'a"b')],
+    [
+        (r'"a\tb"', "a\tb"),
+        (r'"\101"', "A"),
+        (r'"\x41z"', "Az"),
+        (r'"\cA"', "\x01"),
+        (r'"\q"', "q"),
+        (r'"\E"', "\x1b"),
+        (r'"a\"b"', 'a"b'),
+    ],
 )
 def test_escapes_inside_quotes(src: str, expected: str) -> None:
     assert split_words(src)[0] == [expected]
@@ -165,8 +175,11 @@ def test_include_check_and_all_config(tmp_path: Path) -> None:
     (tmp_path / "m2.conf").write_text("include {a,b}.conf\n")
     (tmp_path / "a.conf").write_text("\n")
     diags = Diagnostics()
-    list(Lexer(LexOptions(include_checks=frozenset({"brace_match"})), diags)
-         .lex(str(tmp_path / "m2.conf")))
+    list(
+        Lexer(LexOptions(include_checks=frozenset({"brace_match"})), diags).lex(
+            str(tmp_path / "m2.conf")
+        )
+    )
     assert len(diags) == 1
     assert "b.conf" in diags.items[0].message
 

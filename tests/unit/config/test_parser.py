@@ -32,7 +32,8 @@ def test_block_on_same_line_next_line_and_inline() -> None:
 def test_extra_close_brace() -> None:
     _, diags = tree("a {\n}\n}\n")
     assert [(d.message, d.location.line, d.location.column) for d in diags] == [
-        ("extra '}' found", 3, 1)]
+        ("extra '}' found", 3, 1)
+    ]
 
 
 def test_unclosed_block_points_at_its_keyword() -> None:

@@ -119,8 +119,12 @@ def _lvs_sync_daemon(ctx: Ctx, stmt: Stmt) -> LvsSyncDaemon:
     args = nargs(stmt, 1)
     values: dict[str, Any] = {"interface": args[0]}
     i = 1
-    numeric = {"id": ("sync_id", 0, 255), "maxlen": ("maxlen", 1, 65507),
-               "port": ("port", 1, 65535), "ttl": ("ttl", 1, 255)}
+    numeric = {
+        "id": ("sync_id", 0, 255),
+        "maxlen": ("maxlen", 1, 65507),
+        "port": ("port", 1, 65535),
+        "ttl": ("ttl", 1, 255),
+    }
     while i < len(args):
         word = args[i]
         if word in numeric or word in ("group", "inst"):
@@ -139,9 +143,12 @@ def _lvs_sync_daemon(ctx: Ctx, stmt: Stmt) -> LvsSyncDaemon:
             values["instance"] = word
             i += 1
         else:
-            raise Invalid(f"unexpected '{word}' in lvs_sync_daemon", arg=i,
-                          hint="lvs_sync_daemon IF [VRRP_INSTANCE] [id N] [maxlen N] [port N]"
-                          " [ttl N] [group IP]")
+            raise Invalid(
+                f"unexpected '{word}' in lvs_sync_daemon",
+                arg=i,
+                hint="lvs_sync_daemon IF [VRRP_INSTANCE] [id N] [maxlen N] [port N]"
+                " [ttl N] [group IP]",
+            )
     return LvsSyncDaemon(**values)
 
 
@@ -170,11 +177,25 @@ def _flush_on_stop(ctx: Ctx, stmt: Stmt) -> str:
 def _umask(ctx: Ctx, stmt: Stmt) -> int:
     args = nargs(stmt, 1)
     if len(args) == 1 and args[0][:1].isdigit():
-        return parse_int(args[0], 0, 0o777, 0, "umask") if args[0].startswith("0x") else \
-            _octal(args[0])
-    bits = {"IRUSR": 0o400, "IWUSR": 0o200, "IXUSR": 0o100, "IRGRP": 0o40, "IWGRP": 0o20,
-            "IXGRP": 0o10, "IROTH": 0o4, "IWOTH": 0o2, "IXOTH": 0o1, "IRWXU": 0o700,
-            "IRWXG": 0o70, "IRWXO": 0o7}
+        return (
+            parse_int(args[0], 0, 0o777, 0, "umask")
+            if args[0].startswith("0x")
+            else _octal(args[0])
+        )
+    bits = {
+        "IRUSR": 0o400,
+        "IWUSR": 0o200,
+        "IXUSR": 0o100,
+        "IRGRP": 0o40,
+        "IWGRP": 0o20,
+        "IXGRP": 0o10,
+        "IROTH": 0o4,
+        "IWOTH": 0o2,
+        "IXOTH": 0o1,
+        "IRWXU": 0o700,
+        "IRWXG": 0o70,
+        "IRWXO": 0o7,
+    }
     value = 0
     for i, word in enumerate(" ".join(args).replace("|", " ").split()):
         if word not in bits:
@@ -255,31 +276,41 @@ def _tuning(prefix: str, status: Status = _NI) -> list[Kw]:
 
 def _netlink(name: str) -> list[Kw]:
     note = "pykeepalived sizes its netlink buffers itself"
-    return [Kw(name, _bufs, status=_NE, note=note),
-            Kw(f"{name}_force", boolean, status=_NE, note=note)]
+    return [
+        Kw(name, _bufs, status=_NE, note=note),
+        Kw(f"{name}_force", boolean, status=_NE, note=note),
+    ]
 
 
 def _finalize(ctx: Ctx, stmt: Stmt, values: dict[str, Any], src: dict[str, Stmt]) -> bool:
     for proc in ("vrrp", "checker", "bfd"):
-        tuning = {key: values.pop(f"{proc}_{key}") for key in
-                  ("priority", "no_swap", "rt_priority", "rlimit_rttime", "cpu_affinity")
-                  if f"{proc}_{key}" in values}
+        tuning = {
+            key: values.pop(f"{proc}_{key}")
+            for key in ("priority", "no_swap", "rt_priority", "rlimit_rttime", "cpu_affinity")
+            if f"{proc}_{key}" in values
+        }
         if tuning:
             values[f"{proc}_tuning"] = ProcessTuning(**tuning)
     if "script_user" in values:
         values["script_user"], values["script_group"] = values["script_user"]
     if "dynamic_interfaces" in values:
-        values["dynamic_interfaces"], values["dynamic_interfaces_allow_if_changes"] = \
-            values["dynamic_interfaces"]
-    for name in ("vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs",
-                 "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs",
-                 "process_monitor_rcv_bufs"):
+        values["dynamic_interfaces"], values["dynamic_interfaces_allow_if_changes"] = values[
+            "dynamic_interfaces"
+        ]
+    for name in (
+        "vrrp_netlink_cmd_rcv_bufs",
+        "vrrp_netlink_monitor_rcv_bufs",
+        "lvs_netlink_cmd_rcv_bufs",
+        "lvs_netlink_monitor_rcv_bufs",
+        "process_monitor_rcv_bufs",
+    ):
         force = values.pop(f"{name}_force", False)
         if name in values:
             values[name] = NetlinkBufs(values[name], force)
     if values.get("vrrp_garp_master_repeat") == 0:
-        ctx.warning(src["vrrp_garp_master_repeat"], "vrrp_garp_master_repeat 0 is taken as 1",
-                    arg=0)
+        ctx.warning(
+            src["vrrp_garp_master_repeat"], "vrrp_garp_master_repeat 0 is taken as 1", arg=0
+        )
         values["vrrp_garp_master_repeat"] = 1
     return True
 
@@ -288,152 +319,189 @@ _router_id = Kw("router_id", string)
 _snmp_note = "SNMP is not supported yet"
 _dbus_note = "DBus is not supported yet"
 _snmp_vrrp = Kw("enable_snmp_vrrp", boolean, status=_NI, note=_snmp_note)
-_flush_on_stop = Kw("lvs_flush_on_stop", _flush_on_stop)
+_flush_on_stop_kw = Kw("lvs_flush_on_stop", _flush_on_stop)
 _checker_name = Kw("checker_process_name", string)
 _garp_extra = Kw("vrrp_garp_extra_if", _garp_extra_if)
 _state_dump = Kw("state_dump_file", string)
 
-GLOBAL_DEFS = BlockSchema("global_defs", GlobalDefs, [
-    # identity and e-mail
-    _router_id,
-    alias("lvs_id", _router_id, deprecated="'lvs_id' was removed in keepalived 1.1.8; write "
-          "'router_id' instead (the value is used as router_id)"),
-    Kw("notification_email", items(_email_item), list_block=True),
-    Kw("notification_email_from", text),
-    Kw("smtp_server", _smtp_server),
-    Kw("smtp_helo_name", string),
-    Kw("smtp_connect_timeout", timer(0.001, 3600)),
-    Kw("smtp_alert", boolean),
-    Kw("smtp_alert_vrrp", boolean),
-    Kw("smtp_alert_checker", boolean),
-    Kw("no_email_faults", boolean),
-    Kw("no_checker_emails", boolean),
-    Kw("checker_log_all_failures", boolean),
-    # processes and scripts
-    Kw("process_names", boolean),
-    Kw("process_name", string),
-    Kw("vrrp_process_name", string),
-    _checker_name,
-    alias("lvs_process_name", _checker_name, deprecated="use 'checker_process_name' instead"),
-    Kw("bfd_process_name", string),
-    *_tuning("vrrp"),
-    *_tuning("checker"),
-    *_tuning("bfd"),
-    Kw("max_auto_priority", integer(-1, 99), status=_NI, note=_TUNING_NOTE),
-    Kw("min_auto_priority_delay", integer(0, 10_000_000), status=_NI, note=_TUNING_NOTE),
-    Kw("script_user", _script_user),
-    Kw("enable_script_security", boolean),
-    Kw("use_symlink_paths", boolean),
-    Kw("set_supplementary_groups", boolean),
-    Kw("startup_script", script),
-    Kw("startup_script_timeout", integer(1, 1000)),
-    Kw("shutdown_script", script),
-    Kw("shutdown_script_timeout", integer(1, 1000)),
-    Kw("umask", _umask),
-    Kw("random_seed", integer(0, None)),
-    # notify FIFOs
-    Kw("notify_fifo", _fifo),
-    Kw("notify_fifo_script", script),
-    Kw("vrrp_notify_fifo", _fifo),
-    Kw("vrrp_notify_fifo_script", script),
-    Kw("lvs_notify_fifo", _fifo),
-    Kw("lvs_notify_fifo_script", script),
-    Kw("vrrp_notify_priority_changes", boolean),
-    Kw("fifo_write_vrrp_states_on_reload", boolean),
-    # VRRP defaults
-    Kw("vrrp_mcast_group4", _group4),
-    Kw("vrrp_mcast_group6", _group6),
-    Kw("default_interface", string),
-    Kw("vrrp_version", _vrrp_version),
-    Kw("vrrp_garp_master_delay", integer(0, 255)),
-    Kw("vrrp_garp_master_repeat", integer(0, 255)),
-    Kw("vrrp_garp_lower_prio_delay", integer(0, 255)),
-    Kw("vrrp_garp_lower_prio_repeat", integer(0, 255)),
-    Kw("vrrp_garp_master_refresh", integer(0, None)),
-    Kw("vrrp_garp_master_refresh_repeat", integer(1, 255)),
-    Kw("vrrp_garp_interval", timer(0, 1)),
-    Kw("vrrp_gna_interval", timer(0, 1)),
-    Kw("vrrp_min_garp", boolean),
-    _garp_extra,
-    alias("vrrp_vmac_garp_intvl", _garp_extra, deprecated="use 'vrrp_garp_extra_if' instead"),
-    alias("vmac_garp_intvl", _garp_extra, deprecated="use 'vrrp_garp_extra_if' instead"),
-    Kw("vrrp_down_timer_adverts", integer(1, 100)),
-    Kw("vrrp_lower_prio_no_advert", boolean),
-    Kw("vrrp_higher_prio_send_advert", boolean),
-    Kw("vrrp_owner_ignore_adverts", boolean),
-    Kw("v3_checksum_as_v2", boolean),
-    Kw("vrrp_check_unicast_src", boolean),
-    Kw("vrrp_skip_check_adv_addr", boolean),
-    Kw("vrrp_strict", boolean),
-    Kw("vrrp_startup_delay", timer(0, 3600)),
-    Kw("vrrp_delay_after_boot", timer(0, 3600)),
-    Kw("log_unknown_vrids", boolean),
-    Kw("vmac_prefix", string),
-    Kw("vmac_addr_prefix", string),
-    Kw("dynamic_interfaces", _dynamic_interfaces),
-    Kw("disable_local_igmp", boolean),
-    Kw("vrrp_rx_bufs_policy", words, status=_NE, note="buffer sizing is automatic"),
-    Kw("vrrp_rx_bufs_multiplier", integer(1, 1000), status=_NE, note="buffer sizing is automatic"),
-    *_netlink("vrrp_netlink_cmd_rcv_bufs"),
-    *_netlink("vrrp_netlink_monitor_rcv_bufs"),
-    *_netlink("lvs_netlink_cmd_rcv_bufs"),
-    *_netlink("lvs_netlink_monitor_rcv_bufs"),
-    *_netlink("process_monitor_rcv_bufs"),
-    # firewall
-    Kw("nftables", _optional_name("keepalived")),
-    Kw("nftables_priority", integer(-2**31, 2**31 - 1)),
-    Kw("nftables_counters", boolean),
-    Kw("nftables_ifindex", boolean),
-    Kw("vrrp_iptables", words, status=_NI, note="pykeepalived uses nftables for firewall rules"),
-    Kw("vrrp_ipsets", words, status=_NI, note="pykeepalived uses nftables for firewall rules"),
-    Kw("nftables_ipvs", _optional_name("keepalived_ipvs"), status=_NI),
-    Kw("nftables_ipvs_priority", integer(-2**31, 2**31 - 1), status=_NI),
-    Kw("nftables_ipvs_start_fwmark", integer(1, 2**32 - 1), status=_NI),
-    # LVS
-    Kw("lvs_sync_daemon", _lvs_sync_daemon),
-    Kw("lvs_timeouts", _lvs_timeouts),
-    Kw("lvs_flush", boolean),
-    _flush_on_stop,
-    alias("lvs_flush_onstop", _flush_on_stop, deprecated="use 'lvs_flush_on_stop' instead"),
-    # SNMP and DBus
-    Kw("snmp_socket", string, status=_NI, note=_snmp_note),
-    _snmp_vrrp,
-    alias("enable_snmp_keepalived", _snmp_vrrp, deprecated="use 'enable_snmp_vrrp' instead"),
-    Kw("enable_snmp_checker", boolean, status=_NI, note=_snmp_note),
-    Kw("enable_snmp_rfc", boolean, status=_NI, note=_snmp_note),
-    Kw("enable_snmp_rfcv2", boolean, status=_NI, note=_snmp_note),
-    Kw("enable_snmp_rfcv3", boolean, status=_NI, note=_snmp_note),
-    Kw("enable_traps", boolean, status=_NI, note=_snmp_note),
-    Kw("snmp_vs_stats_update_interval", timer(0.001, 30), status=_NI, note=_snmp_note),
-    Kw("snmp_rs_stats_update_interval", timer(0.001, 30), status=_NI, note=_snmp_note),
-    Kw("enable_dbus", boolean, status=_NI, note=_dbus_note),
-    Kw("dbus_service_name", string, status=_NI, note=_dbus_note),
-    Kw("dbus_no_interface_name", string, status=_NI, note=_dbus_note),
-    # reload and config handling
-    Kw("reload_check_config", _reload_check, status=_NE,
-       note="pykeepalived always checks a new configuration before it reloads"),
-    Kw("reload_time_file", string, status=_NI),
-    Kw("reload_repeat", boolean, status=_NI),
-    Kw("reload_file", _optional_name("/run/keepalived/keepalived.reload")),
-    Kw("tmp_config_directory", string, status=_NE,
-       note="every process reads the same parsed configuration"),
-    Kw("config_save_dir", string, status=_NI),
-    # dump files
-    Kw("data_use_instance", boolean),
-    _state_dump,
-    alias("state_file_location", _state_dump,
-          deprecated="keepalived's man page says 'state_file_location' but its parser only knows"
-          " 'state_dump_file'; write that"),
-    Kw("stats_dump_file", string),
-    Kw("json_dump_file", string),
-    Kw("json_version", _json_version),
-    # misc
-    Kw("iproute_usr_dir", string),
-    Kw("iproute_etc_dir", string),
-    Kw("rs_init_notifies", boolean),
-], finalize=_finalize, derived=frozenset(
-    f"{proc}_{key}" for proc in ("vrrp", "checker", "bfd") for key in
-    ("priority", "no_swap", "rt_priority", "rlimit_rttime", "cpu_affinity")) | frozenset(
-    f"{name}_force" for name in ("vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs",
-                                 "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs",
-                                 "process_monitor_rcv_bufs")))
+GLOBAL_DEFS = BlockSchema(
+    "global_defs",
+    GlobalDefs,
+    [
+        # identity and e-mail
+        _router_id,
+        alias(
+            "lvs_id",
+            _router_id,
+            deprecated="'lvs_id' was removed in keepalived 1.1.8; write "
+            "'router_id' instead (the value is used as router_id)",
+        ),
+        Kw("notification_email", items(_email_item), list_block=True),
+        Kw("notification_email_from", text),
+        Kw("smtp_server", _smtp_server),
+        Kw("smtp_helo_name", string),
+        Kw("smtp_connect_timeout", timer(0.001, 3600)),
+        Kw("smtp_alert", boolean),
+        Kw("smtp_alert_vrrp", boolean),
+        Kw("smtp_alert_checker", boolean),
+        Kw("no_email_faults", boolean),
+        Kw("no_checker_emails", boolean),
+        Kw("checker_log_all_failures", boolean),
+        # processes and scripts
+        Kw("process_names", boolean),
+        Kw("process_name", string),
+        Kw("vrrp_process_name", string),
+        _checker_name,
+        alias("lvs_process_name", _checker_name, deprecated="use 'checker_process_name' instead"),
+        Kw("bfd_process_name", string),
+        *_tuning("vrrp"),
+        *_tuning("checker"),
+        *_tuning("bfd"),
+        Kw("max_auto_priority", integer(-1, 99), status=_NI, note=_TUNING_NOTE),
+        Kw("min_auto_priority_delay", integer(0, 10_000_000), status=_NI, note=_TUNING_NOTE),
+        Kw("script_user", _script_user),
+        Kw("enable_script_security", boolean),
+        Kw("use_symlink_paths", boolean),
+        Kw("set_supplementary_groups", boolean),
+        Kw("startup_script", script),
+        Kw("startup_script_timeout", integer(1, 1000)),
+        Kw("shutdown_script", script),
+        Kw("shutdown_script_timeout", integer(1, 1000)),
+        Kw("umask", _umask),
+        Kw("random_seed", integer(0, None)),
+        # notify FIFOs
+        Kw("notify_fifo", _fifo),
+        Kw("notify_fifo_script", script),
+        Kw("vrrp_notify_fifo", _fifo),
+        Kw("vrrp_notify_fifo_script", script),
+        Kw("lvs_notify_fifo", _fifo),
+        Kw("lvs_notify_fifo_script", script),
+        Kw("vrrp_notify_priority_changes", boolean),
+        Kw("fifo_write_vrrp_states_on_reload", boolean),
+        # VRRP defaults
+        Kw("vrrp_mcast_group4", _group4),
+        Kw("vrrp_mcast_group6", _group6),
+        Kw("default_interface", string),
+        Kw("vrrp_version", _vrrp_version),
+        Kw("vrrp_garp_master_delay", integer(0, 255)),
+        Kw("vrrp_garp_master_repeat", integer(0, 255)),
+        Kw("vrrp_garp_lower_prio_delay", integer(0, 255)),
+        Kw("vrrp_garp_lower_prio_repeat", integer(0, 255)),
+        Kw("vrrp_garp_master_refresh", integer(0, None)),
+        Kw("vrrp_garp_master_refresh_repeat", integer(1, 255)),
+        Kw("vrrp_garp_interval", timer(0, 1)),
+        Kw("vrrp_gna_interval", timer(0, 1)),
+        Kw("vrrp_min_garp", boolean),
+        _garp_extra,
+        alias("vrrp_vmac_garp_intvl", _garp_extra, deprecated="use 'vrrp_garp_extra_if' instead"),
+        alias("vmac_garp_intvl", _garp_extra, deprecated="use 'vrrp_garp_extra_if' instead"),
+        Kw("vrrp_down_timer_adverts", integer(1, 100)),
+        Kw("vrrp_lower_prio_no_advert", boolean),
+        Kw("vrrp_higher_prio_send_advert", boolean),
+        Kw("vrrp_owner_ignore_adverts", boolean),
+        Kw("v3_checksum_as_v2", boolean),
+        Kw("vrrp_check_unicast_src", boolean),
+        Kw("vrrp_skip_check_adv_addr", boolean),
+        Kw("vrrp_strict", boolean),
+        Kw("vrrp_startup_delay", timer(0, 3600)),
+        Kw("vrrp_delay_after_boot", timer(0, 3600)),
+        Kw("log_unknown_vrids", boolean),
+        Kw("vmac_prefix", string),
+        Kw("vmac_addr_prefix", string),
+        Kw("dynamic_interfaces", _dynamic_interfaces),
+        Kw("disable_local_igmp", boolean),
+        Kw("vrrp_rx_bufs_policy", words, status=_NE, note="buffer sizing is automatic"),
+        Kw(
+            "vrrp_rx_bufs_multiplier",
+            integer(1, 1000),
+            status=_NE,
+            note="buffer sizing is automatic",
+        ),
+        *_netlink("vrrp_netlink_cmd_rcv_bufs"),
+        *_netlink("vrrp_netlink_monitor_rcv_bufs"),
+        *_netlink("lvs_netlink_cmd_rcv_bufs"),
+        *_netlink("lvs_netlink_monitor_rcv_bufs"),
+        *_netlink("process_monitor_rcv_bufs"),
+        # firewall
+        Kw("nftables", _optional_name("keepalived")),
+        Kw("nftables_priority", integer(-(2**31), 2**31 - 1)),
+        Kw("nftables_counters", boolean),
+        Kw("nftables_ifindex", boolean),
+        Kw(
+            "vrrp_iptables", words, status=_NI, note="pykeepalived uses nftables for firewall rules"
+        ),
+        Kw("vrrp_ipsets", words, status=_NI, note="pykeepalived uses nftables for firewall rules"),
+        Kw("nftables_ipvs", _optional_name("keepalived_ipvs"), status=_NI),
+        Kw("nftables_ipvs_priority", integer(-(2**31), 2**31 - 1), status=_NI),
+        Kw("nftables_ipvs_start_fwmark", integer(1, 2**32 - 1), status=_NI),
+        # LVS
+        Kw("lvs_sync_daemon", _lvs_sync_daemon),
+        Kw("lvs_timeouts", _lvs_timeouts),
+        Kw("lvs_flush", boolean),
+        _flush_on_stop_kw,
+        alias("lvs_flush_onstop", _flush_on_stop_kw, deprecated="use 'lvs_flush_on_stop' instead"),
+        # SNMP and DBus
+        Kw("snmp_socket", string, status=_NI, note=_snmp_note),
+        _snmp_vrrp,
+        alias("enable_snmp_keepalived", _snmp_vrrp, deprecated="use 'enable_snmp_vrrp' instead"),
+        Kw("enable_snmp_checker", boolean, status=_NI, note=_snmp_note),
+        Kw("enable_snmp_rfc", boolean, status=_NI, note=_snmp_note),
+        Kw("enable_snmp_rfcv2", boolean, status=_NI, note=_snmp_note),
+        Kw("enable_snmp_rfcv3", boolean, status=_NI, note=_snmp_note),
+        Kw("enable_traps", boolean, status=_NI, note=_snmp_note),
+        Kw("snmp_vs_stats_update_interval", timer(0.001, 30), status=_NI, note=_snmp_note),
+        Kw("snmp_rs_stats_update_interval", timer(0.001, 30), status=_NI, note=_snmp_note),
+        Kw("enable_dbus", boolean, status=_NI, note=_dbus_note),
+        Kw("dbus_service_name", string, status=_NI, note=_dbus_note),
+        Kw("dbus_no_interface_name", string, status=_NI, note=_dbus_note),
+        # reload and config handling
+        Kw(
+            "reload_check_config",
+            _reload_check,
+            status=_NE,
+            note="pykeepalived always checks a new configuration before it reloads",
+        ),
+        Kw("reload_time_file", string, status=_NI),
+        Kw("reload_repeat", boolean, status=_NI),
+        Kw("reload_file", _optional_name("/run/keepalived/keepalived.reload")),
+        Kw(
+            "tmp_config_directory",
+            string,
+            status=_NE,
+            note="every process reads the same parsed configuration",
+        ),
+        Kw("config_save_dir", string, status=_NI),
+        # dump files
+        Kw("data_use_instance", boolean),
+        _state_dump,
+        alias(
+            "state_file_location",
+            _state_dump,
+            deprecated="keepalived's man page says 'state_file_location' but its parser only knows"
+            " 'state_dump_file'; write that",
+        ),
+        Kw("stats_dump_file", string),
+        Kw("json_dump_file", string),
+        Kw("json_version", _json_version),
+        # misc
+        Kw("iproute_usr_dir", string),
+        Kw("iproute_etc_dir", string),
+        Kw("rs_init_notifies", boolean),
+    ],
+    finalize=_finalize,
+    derived=frozenset(
+        f"{proc}_{key}"
+        for proc in ("vrrp", "checker", "bfd")
+        for key in ("priority", "no_swap", "rt_priority", "rlimit_rttime", "cpu_affinity")
+    )
+    | frozenset(
+        f"{name}_force"
+        for name in (
+            "vrrp_netlink_cmd_rcv_bufs",
+            "vrrp_netlink_monitor_rcv_bufs",
+            "lvs_netlink_cmd_rcv_bufs",
+            "lvs_netlink_monitor_rcv_bufs",
+            "process_monitor_rcv_bufs",
+        )
+    ),
+)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pykeepalived.config.model.common import IPAddress, Script
+if TYPE_CHECKING:
+    from pykeepalived.config.model.common import IPAddress, Script
 
 __all__ = [
     "Fifo",
@@ -53,7 +54,7 @@ class GarpExtraIf:
 
 @dataclass(frozen=True, slots=True)
 class LvsSyncDaemon:
-    """``lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]``."""
+    """``lvs_sync_daemon IF [[inst] INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]``."""
 
     interface: str
     instance: str | None = None

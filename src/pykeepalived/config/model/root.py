@@ -42,8 +42,10 @@ class Config:
     @property
     def has_vrrp(self) -> bool:
         """True when the VRRP subsystem has something to do."""
-        return any(bool(getattr(self.vrrp, f, ())) for f in
-                   ("vrrp_instances", "static_ipaddress", "static_routes", "static_rules"))
+        return any(
+            bool(getattr(self.vrrp, f, ()))
+            for f in ("vrrp_instances", "static_ipaddress", "static_routes", "static_rules")
+        )
 
     @property
     def has_checker(self) -> bool:
