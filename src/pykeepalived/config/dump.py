@@ -37,15 +37,25 @@ def _make_converter() -> cattrs.Converter:
     for cls in _IP_TYPES:
         conv.register_unstructure_hook(cls, str)
         conv.register_structure_hook(cls, lambda v, t: t(v))
-    conv.register_structure_hook(
-        ipaddress.IPv4Address | ipaddress.IPv6Address, lambda v, _: ipaddress.ip_address(v)
-    )
-    conv.register_structure_hook(
-        ipaddress.IPv4Interface | ipaddress.IPv6Interface, lambda v, _: ipaddress.ip_interface(v)
-    )
-    conv.register_structure_hook(
-        ipaddress.IPv4Network | ipaddress.IPv6Network, lambda v, _: ipaddress.ip_network(v)
-    )
+
+    def is_ip_union(t: Any) -> bool:
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        origin = typing.get_origin(t)
+        return (origin is typing.Union or origin is types.UnionType) and bool(args) and all(
+            a in _IP_TYPES for a in args
+        )
+
+    def structure_ip(value: Any, t: Any) -> Any:
+        if value is None:
+            return None
+        kinds = {a.__name__[4:] for a in typing.get_args(t) if a in _IP_TYPES}
+        if kinds == {"Address"}:
+            return ipaddress.ip_address(value)
+        if kinds == {"Interface"}:
+            return ipaddress.ip_interface(value)
+        return ipaddress.ip_network(value)
+
+    conv.register_structure_hook_func(is_ip_union, structure_ip)
     for module in (_globals, _vrrp, _lvs, _root):
         for value in vars(module).values():
             if isinstance(value, types.UnionType | typing._UnionGenericAlias):  # type: ignore[attr-defined]

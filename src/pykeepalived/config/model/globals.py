@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from pykeepalived.config.model.common import IPAddress, Script
+from pykeepalived.config.model.common import IPAddress, Script
 
 __all__ = [
     "Fifo",

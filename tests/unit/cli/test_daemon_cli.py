@@ -1,0 +1,132 @@
+"""``pykeepalived``'s command line: keepalived's options, messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from pykeepalived.cli.daemon import main
+from pykeepalived.cli.getopt import Opt, UsageError, parse_args
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    p = tmp_path / "good.conf"
+    p.write_text("global_defs {\n  router_id A\n  lvs_id B\n}\n")
+    return p
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    p = tmp_path / "bad.conf"
+    p.write_text("global_defs {\n  smpt_connect_timeout 30\n}\n")
+    return p
+
+
+def test_config_test_ok_with_warnings_exits_0(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-t", "-f", str(good), "--output-format=plain"]) == 0
+    err = capsys.readouterr().err
+    assert f"{good}:3:3: warning: 'lvs_id' is deprecated" in err
+    assert "set again" in err
+    assert "2 warnings" in err
+
+
+def test_config_test_error_exits_5_with_caret_and_hint(
+    bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config-test", "--use-file", str(bad), "--output-format", "plain"]) == 5
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{bad}:2:3: error: unknown keyword 'smpt_connect_timeout' in global_defs"
+    assert err[1] == "      smpt_connect_timeout 30"
+    assert err[2] == "      ^"
+    assert err[3] == "    hint: did you mean 'smtp_connect_timeout'?"
+
+
+def test_config_test_to_a_log_file(bad: Path, tmp_path: Path) -> None:
+    log = tmp_path / "check.log"
+    assert main([f"-t{log}", "-f", str(bad)]) == 5
+    assert "smpt_connect_timeout" in log.read_text()
+
+
+def test_missing_file_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-t", "-f", str(tmp_path / "nope.conf")]) == 4
+    assert "cannot read configuration file" in capsys.readouterr().err
+
+
+def test_json_diagnostics(bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-t", "-f", str(bad), "--output-format=json"]) == 5
+    data = json.loads(capsys.readouterr().err)
+    assert data[0]["line"] == 2
+    assert data[0]["column"] == 3
+    assert data[0]["hint"] == "did you mean 'smtp_connect_timeout'?"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--foo"], "Unknown option --foo"),
+        (["-z"], "Unknown option -z"),
+        (["-f"], "Missing parameter for option -f"),
+        (["--use-file"], "Missing parameter for option --use-file"),
+        (["--signum=FOO"], "Unknown sigfunc FOO"),
+    ],
+)
+def test_usage_errors_like_keepalived(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip() == message
+
+
+@pytest.mark.parametrize(
+    ("name", "number"),
+    [("STOP", 15), ("RELOAD", 1), ("DATA", 10), ("STATS", 12),
+     ("STATS_CLEAR", int(signal.SIGRTMAX) - 1), ("JSON", int(signal.SIGRTMIN) + 2)],
+)
+def test_signum(name: str, number: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([f"--signum={name}"]) == 0
+    assert capsys.readouterr().out == f"{number}\n"
+
+
+def test_version_and_help_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-v"]) == 0
+    assert capsys.readouterr().err.startswith("pykeepalived v")
+    assert main(["--help"]) == 0
+    err = capsys.readouterr().err
+    assert "-t, --config-test[=LOG_FILE]" in err
+    assert "-f, --use-file=FILE" in err
+
+
+def test_unexpected_arguments_are_not_fatal(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-t", "-f", str(good), "extra"]) == 0
+    assert capsys.readouterr().out == "Unexpected argument(s): extra \n"
+
+
+def test_dump_text_and_json(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-d", "-f", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "router_id B" in out  # lvs_id came last and is an alias of router_id
+    assert main(["-d", "--dump-json", "-f", str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["global_defs"]["router_id"] == "B"
+
+
+def test_running_the_daemon_says_it_is_not_there_yet(good: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-n", "-f", str(good)]) == 1
+    assert "not implemented yet" in capsys.readouterr().err
+
+
+def test_getopt_clusters_optional_args_and_prefixes() -> None:
+    opts = [Opt("l", "log-console", "none", "l"), Opt("D", "log-detail", "none", "D"),
+            Opt("t", "config-test", "optional", "t"), Opt("f", "use-file", "required", "f")]
+    found, rest = parse_args(opts, ["-lDD", "-tLOG", "--use=x.conf", "pos", "--", "-l"])
+    assert [(o.dest, v) for o, v in found] == [("l", None), ("D", None), ("D", None),
+                                                ("t", "LOG"), ("f", "x.conf")]
+    assert rest == ["pos", "-l"]
+    with pytest.raises(UsageError, match="Ambiguous option --log"):
+        parse_args(opts, ["--log"])
+    with pytest.raises(UsageError, match="doesn't take a parameter"):
+        parse_args(opts, ["--log-console=1"])
