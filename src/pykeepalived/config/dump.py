@@ -22,6 +22,7 @@ from pykeepalived.config.model.root import Config
 
 __all__ = ["config_from_json", "config_to_json", "dump_text", "to_jsonable"]
 
+_SCALARS: tuple[type, ...] = (int, str, float, bool, type(None))
 _IP_TYPES: tuple[type, ...] = (
     ipaddress.IPv4Address,
     ipaddress.IPv6Address,
@@ -39,21 +40,30 @@ def _make_converter() -> cattrs.Converter:
         conv.register_structure_hook(cls, lambda v, t: t(v))
 
     def is_ip_union(t: Any) -> bool:
-        args = [a for a in typing.get_args(t) if a is not type(None)]
+        """A union of IP types, possibly with plain scalars (``IPv4Address | int | None``)."""
         origin = typing.get_origin(t)
-        return (origin is typing.Union or origin is types.UnionType) and bool(args) and all(
-            a in _IP_TYPES for a in args
+        if origin is not typing.Union and origin is not types.UnionType:
+            return False
+        args = typing.get_args(t)
+        return any(a in _IP_TYPES for a in args) and all(
+            a in _IP_TYPES or a in _SCALARS for a in args
         )
 
     def structure_ip(value: Any, t: Any) -> Any:
-        if value is None:
-            return None
-        kinds = {a.__name__[4:] for a in typing.get_args(t) if a in _IP_TYPES}
-        if kinds == {"Address"}:
-            return ipaddress.ip_address(value)
-        if kinds == {"Interface"}:
-            return ipaddress.ip_interface(value)
-        return ipaddress.ip_network(value)
+        args = typing.get_args(t)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        for kind, parse in (
+            ("Address", ipaddress.ip_address),
+            ("Interface", ipaddress.ip_interface),
+            ("Network", ipaddress.ip_network),
+        ):
+            if any(a in _IP_TYPES and a.__name__.endswith(kind) for a in args):
+                try:
+                    return parse(value)
+                except ValueError:
+                    continue
+        return value
 
     conv.register_structure_hook_func(is_ip_union, structure_ip)
     for module in (_globals, _vrrp, _lvs, _root):

@@ -76,10 +76,7 @@ def _smtp_server(ctx: Ctx, stmt: Stmt) -> SmtpServer:
 
 
 def _email_item(ctx: Ctx, stmt: Stmt) -> str:
-    value = " ".join([stmt.keyword, *stmt.args])
-    if "@" not in value:
-        ctx.warning(stmt, f"'{value}' does not look like an e-mail address")
-    return value
+    return " ".join([stmt.keyword, *stmt.args])
 
 
 def _fifo(ctx: Ctx, stmt: Stmt) -> Fifo:
