@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -88,8 +90,26 @@ def _lexer(options: LoadOptions, diags: Diagnostics) -> Lexer:
     return Lexer(lex_opts, diags)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: loading allocates ~10 objects per line and creates
+    no reference cycles, so collections during a load only cost time (a third of it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(path: str, options: LoadOptions | None = None) -> LoadResult:
     """Load the configuration file ``path`` and everything it includes."""
+    with _no_gc():
+        return _load(path, options)
+
+
+def _load(path: str, options: LoadOptions | None) -> LoadResult:
     options = options or LoadOptions()
     diags = Diagnostics()
     lexer = _lexer(options, diags)
@@ -101,6 +121,11 @@ def load(path: str, options: LoadOptions | None = None) -> LoadResult:
 
 def load_text(text: str, path: str = "<string>", options: LoadOptions | None = None) -> LoadResult:
     """Load a configuration given as text (includes are relative to the current directory)."""
+    with _no_gc():
+        return _load_text(text, path, options)
+
+
+def _load_text(text: str, path: str, options: LoadOptions | None) -> LoadResult:
     options = options or LoadOptions()
     diags = Diagnostics()
     lexer = _lexer(options, diags)

@@ -26,27 +26,26 @@ def parse(lines: Iterable[RawLine], diags: Diagnostics) -> list[Stmt]:
     children = root
     stack: list[tuple[list[Stmt], Stmt]] = []  # (enclosing children, block owner)
     last: Stmt | None = None  # the last statement of `children`, if it may still take a block
-    for line in lines:
-        words, quoted = line.words, line.quoted
-        n = len(words)
+    for words, file, lineno, quoted, rewritten in lines:
         if "{" not in words and "}" not in words:
             # The common case: one statement, no braces.
-            last = Stmt(words[0], words[1:], line.file, line.lineno, 0, line.rewritten)
+            last = Stmt(words[0], words[1:], file, lineno, 0, rewritten)
             children.append(last)
             continue
+        n = len(words)
         i = 0
         while i < n:
             w = words[i]
             if w == "{" and i not in quoted:
                 if last is None or last.block is not None:
                     diags.error(
-                        line.file.line(line.lineno),
+                        file.line(lineno),
                         "'{' without a keyword to open",
                         token=i,
                         hint="remove it, or put a block keyword before it",
                     )
                     # Recover: open an anonymous block so the matching '}' balances.
-                    last = Stmt("{", [], line.file, line.lineno, i, line.rewritten)
+                    last = Stmt("{", [], file, lineno, i, rewritten)
                 last.block = []
                 stack.append((children, last))
                 children, last = last.block, None
@@ -54,21 +53,20 @@ def parse(lines: Iterable[RawLine], diags: Diagnostics) -> list[Stmt]:
             elif w == "}" and i not in quoted:
                 if not stack:
                     diags.error(
-                        line.file.line(line.lineno),
+                        file.line(lineno),
                         "extra '}' found",
                         token=i,
                         hint="a block was closed twice, or opened with a misspelt '{'",
                     )
                 else:
-                    children, owner = stack.pop()
+                    children = stack.pop()[0]
                     last = None
-                    del owner  # blocks close; the owner already holds its children
                 i += 1
             else:
                 j = i + 1
                 while j < n and not (words[j] in ("{", "}") and j not in quoted):
                     j += 1
-                last = Stmt(w, words[i + 1 : j], line.file, line.lineno, i, line.rewritten)
+                last = Stmt(w, words[i + 1 : j], file, lineno, i, rewritten)
                 children.append(last)
                 i = j
     for _, owner in reversed(stack):

@@ -13,7 +13,7 @@ from pykeepalived.config.lexer import Lexer, LexOptions, expand_braces, split_wo
 def lex(text: str, config_id: str = "node1", path: str = "t.conf", **kw: object):
     diags = Diagnostics()
     lexer = Lexer(LexOptions(config_id=config_id, **kw), diags)  # type: ignore[arg-type]
-    return [line.words for line in lexer.lex_text(text, path)], diags
+    return [line[0] for line in lexer.lex_text(text, path)], diags
 
 
 def test_plain_lines_and_comments() -> None:
@@ -101,7 +101,7 @@ def test_builtins(tmp_path: Path) -> None:
     conf.write_text("k ${_PWD} ${_INSTANCE} ${_HASH}${_BANG} ${_ENV HOME} ${_RANDOM 5 5}\n")
     diags = Diagnostics()
     lexer = Lexer(LexOptions(config_id="n1", environ={"HOME": "/h"}), diags)
-    words = [line.words for line in lexer.lex(str(conf))]
+    words = [line[0] for line in lexer.lex(str(conf))]
     assert words == [["k", str(tmp_path), "n1", "#!", "/h", "5"]]
 
 
@@ -154,8 +154,8 @@ def test_include_relative_glob_and_braces(tmp_path: Path) -> None:
     diags = Diagnostics()
     lexer = Lexer(LexOptions(), diags)
     lines = list(lexer.lex(str(tmp_path / "main.conf")))
-    assert [ln.words for ln in lines] == [["a", "1"], ["b", "2"], ["x", "3"], ["z", "4"]]
-    assert lines[0].file.path.endswith("conf.d/a.conf")
+    assert [ln[0] for ln in lines] == [["a", "1"], ["b", "2"], ["x", "3"], ["z", "4"]]
+    assert lines[0][1].path.endswith("conf.d/a.conf")
     assert not diags.items  # plain include never errors on the missing y.inc
 
 
@@ -188,7 +188,7 @@ def test_include_loop_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.conf").write_text("include b.conf\n")
     (tmp_path / "b.conf").write_text("include a.conf\nk 1\n")
     diags = Diagnostics()
-    words = [ln.words for ln in Lexer(LexOptions(), diags).lex(str(tmp_path / "a.conf"))]
+    words = [ln[0] for ln in Lexer(LexOptions(), diags).lex(str(tmp_path / "a.conf"))]
     assert words == [["k", "1"]]
     assert "include loop" in diags.items[0].message
 
