@@ -18,8 +18,11 @@ def debian_samples() -> list[Path]:
     found: list[Path] = []
     for folder in DEBIAN_SAMPLES:
         if folder.is_dir():
-            found.extend(p for p in sorted(folder.iterdir())
-                         if p.name.startswith("keepalived.conf") and p.is_file())
+            found.extend(
+                p
+                for p in sorted(folder.iterdir())
+                if p.name.startswith("keepalived.conf") and p.is_file()
+            )
     return found
 
 

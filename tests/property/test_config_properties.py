@@ -21,7 +21,12 @@ TEXTS = [p.read_text(encoding="utf-8", errors="replace") for p in CORPUS]
 
 @pytest.mark.parametrize("path", CORPUS, ids=IDS)
 def test_parsing_twice_gives_equal_models(path: Path) -> None:
-    first, second = load(str(path), ), load(str(path))
+    first, second = (
+        load(
+            str(path),
+        ),
+        load(str(path)),
+    )
     assert first.config is not None
     assert first.config == second.config
     assert first.diagnostics == second.diagnostics
@@ -35,8 +40,9 @@ def test_json_dump_loads_back_to_the_same_model(path: Path) -> None:
     assert dump_text(config)  # the text dump renders every model
 
 
-_NOISE = st.sampled_from(list("{}\"'\\$@~!#\n \t\u00a0") + ["${", "~SEQ(", "@^", "include x",
-                                                           "$A=", "0", "-1", "999999999999"])
+_NOISE = st.sampled_from(
+    [*"{}\"'\\$@~!#\n \t\u00a0", "${", "~SEQ(", "@^", "include x", "$A=", "0", "-1", "9999999999"]
+)
 
 
 @st.composite
@@ -48,9 +54,9 @@ def mutated(draw: st.DrawFn) -> str:
         if op == "insert":
             text = text[:pos] + draw(_NOISE) + text[pos:]
         elif op == "delete":
-            text = text[:pos] + text[pos + draw(st.integers(1, 20)):]
+            text = text[:pos] + text[pos + draw(st.integers(1, 20)) :]
         elif op == "replace":
-            text = text[:pos] + draw(_NOISE) + text[pos + 1:]
+            text = text[:pos] + draw(_NOISE) + text[pos + 1 :]
         elif op == "dup_line":
             lines = text.split("\n")
             i = draw(st.integers(0, len(lines) - 1))
@@ -80,7 +86,7 @@ def test_mutations_give_diagnostics_never_a_traceback(text: str) -> None:
 def test_seeded_fuzz_run() -> None:
     """A fixed-seed fuzz run over the corpus (the same 600 mutations on every CI run)."""
     rng = random.Random(20261121)
-    noise = list("{}\"'\\$@~!#\n \t\u00a0") + ["${", "~SEQ(i, 3) ", "@x ", "$A=", "-1", "0x"]
+    noise = [*"{}\"'\\$@~!#\n \t\u00a0", "${", "~SEQ(i, 3) ", "@x ", "$A=", "-1", "0x"]
     for _ in range(600):
         text = rng.choice(TEXTS)
         for _ in range(rng.randint(1, 5)):
@@ -88,5 +94,5 @@ def test_seeded_fuzz_run() -> None:
             if rng.random() < 0.5:
                 text = text[:pos] + rng.choice(noise) + text[pos:]
             else:
-                text = text[:pos] + text[pos + rng.randint(1, 30):]
+                text = text[:pos] + text[pos + rng.randint(1, 30) :]
         _check(text, "fuzz.conf")

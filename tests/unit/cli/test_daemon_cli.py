@@ -26,7 +26,9 @@ def bad(tmp_path: Path) -> Path:
     return p
 
 
-def test_config_test_ok_with_warnings_exits_0(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_test_ok_with_warnings_exits_0(
+    good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["-t", "-f", str(good), "--output-format=plain"]) == 0
     err = capsys.readouterr().err
     assert f"{good}:3:3: warning: 'lvs_id' is deprecated" in err
@@ -83,8 +85,14 @@ def test_usage_errors_like_keepalived(
 
 @pytest.mark.parametrize(
     ("name", "number"),
-    [("STOP", 15), ("RELOAD", 1), ("DATA", 10), ("STATS", 12),
-     ("STATS_CLEAR", int(signal.SIGRTMAX) - 1), ("JSON", int(signal.SIGRTMIN) + 2)],
+    [
+        ("STOP", 15),
+        ("RELOAD", 1),
+        ("DATA", 10),
+        ("STATS", 12),
+        ("STATS_CLEAR", int(signal.SIGRTMAX) - 1),
+        ("JSON", int(signal.SIGRTMIN) + 2),
+    ],
 )
 def test_signum(name: str, number: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([f"--signum={name}"]) == 0
@@ -113,18 +121,28 @@ def test_dump_text_and_json(good: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(capsys.readouterr().out)["global_defs"]["router_id"] == "B"
 
 
-def test_running_the_daemon_says_it_is_not_there_yet(good: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_running_the_daemon_says_it_is_not_there_yet(
+    good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["-n", "-f", str(good)]) == 1
     assert "not implemented yet" in capsys.readouterr().err
 
 
 def test_getopt_clusters_optional_args_and_prefixes() -> None:
-    opts = [Opt("l", "log-console", "none", "l"), Opt("D", "log-detail", "none", "D"),
-            Opt("t", "config-test", "optional", "t"), Opt("f", "use-file", "required", "f")]
+    opts = [
+        Opt("l", "log-console", "none", "l"),
+        Opt("D", "log-detail", "none", "D"),
+        Opt("t", "config-test", "optional", "t"),
+        Opt("f", "use-file", "required", "f"),
+    ]
     found, rest = parse_args(opts, ["-lDD", "-tLOG", "--use=x.conf", "pos", "--", "-l"])
-    assert [(o.dest, v) for o, v in found] == [("l", None), ("D", None), ("D", None),
-                                                ("t", "LOG"), ("f", "x.conf")]
+    assert [(o.dest, v) for o, v in found] == [
+        ("l", None),
+        ("D", None),
+        ("D", None),
+        ("t", "LOG"),
+        ("f", "x.conf"),
+    ]
     assert rest == ["pos", "-l"]
     with pytest.raises(UsageError, match="Ambiguous option --log"):
         parse_args(opts, ["--log"])

@@ -10,7 +10,9 @@ import pytest
 from pykeepalived.cli.kactl import main
 
 
-def test_check_reports_like_pykeepalived(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reports_like_pykeepalived(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     conf = tmp_path / "k.conf"
     conf.write_text("global_defs {\n  router_idd A\n}\n")
     assert main(["check", str(conf), "--format", "plain"]) == 5

@@ -9,6 +9,7 @@ import pytest
 from pykeepalived.cli.daemon import main
 from pykeepalived.config import LoadResult, load
 from pykeepalived.config.diagnostics import Diagnostic, render
+from pykeepalived.config.model.lvs import SslGetCheck
 from tests.corpus import SEEDS
 
 
@@ -17,8 +18,11 @@ def seed(name: str) -> LoadResult:
 
 
 def find(result: LoadResult, severity: str, *phrases: str) -> list[Diagnostic]:
-    return [d for d in result.diagnostics
-            if d.severity == severity and all(p in d.message for p in phrases)]
+    return [
+        d
+        for d in result.diagnostics
+        if d.severity == severity and all(p in d.message for p in phrases)
+    ]
 
 
 def one(result: LoadResult, severity: str, *phrases: str) -> Diagnostic:
@@ -35,8 +39,10 @@ def test_case_study_lvs_id_is_a_deprecated_router_id() -> None:
     r = seed("000-healthcheck-case-study.conf")
     d = one(r, "warning", "lvs_id", "deprecated")
     assert at(d) == (10, 1)
-    assert d.hint is not None and "router_id" in d.hint
-    assert r.config is not None and r.config.global_defs.router_id == "LVS_MAIN"
+    assert d.hint is not None
+    assert "router_id" in d.hint
+    assert r.config is not None
+    assert r.config.global_defs.router_id == "LVS_MAIN"
     assert not find(r, "error")
     assert len(r.diagnostics) == 1
 
@@ -46,8 +52,10 @@ def test_ssl_get_fragment_is_clean() -> None:
     assert r.diagnostics == []
 
 
-@pytest.mark.parametrize("name", ["001-nat-howto-master.conf", "001-nat-howto-backup.conf",
-                                  "001-nat-howto-two-vips.conf"])
+@pytest.mark.parametrize(
+    "name",
+    ["001-nat-howto-master.conf", "001-nat-howto-backup.conf", "001-nat-howto-two-vips.conf"],
+)
 def test_nat_howto(name: str) -> None:
     r = seed(name)
     assert one(r, "warning", "lvs_id")
@@ -73,6 +81,7 @@ def test_two_vips_nb_get_retry_and_ssl_to_port_80() -> None:
     assert vs443
     for rs in vs443[0].real_servers:
         (check,) = rs.checkers
+        assert isinstance(check, SslGetCheck)
         assert check.retry == 3
         assert check.connect_port == 80
     dump = render_dump(r)
@@ -93,9 +102,11 @@ def test_dr_tutorial(name: str) -> None:
     assert at(d) == (7, 5)
     assert d.hint == "did you mean 'smtp_connect_timeout'?"
     d = one(r, "warning", "lvs_sync_daemon_interface")
-    assert d.hint is not None and "lvs_sync_daemon eth1 VI_1" in d.hint
+    assert d.hint is not None
+    assert "lvs_sync_daemon eth1 VI_1" in d.hint
     d = one(r, "warning", "auth_pass")
-    assert "mot_de_p" in d.message and "8" in d.message
+    assert "mot_de_p" in d.message
+    assert "8" in d.message
     assert at(d) == (20, 19)
     assert len(find(r, "warning", "nb_get_retry")) == 3
     assert r.config is not None
@@ -119,7 +130,7 @@ def test_dr_raw_placeholders() -> None:
     d = one(r, "error", "smtp_server")
     assert "not an IP address or host name" in d.message
     assert at(d) == (6, 17)
-    vip = [e for e in find(r, "error", "xxx.xxx.xxx.30/32")]
+    vip = find(r, "error", "xxx.xxx.xxx.30/32")
     assert [at(e) for e in vip] == [(23, 9)]
     vs = find(r, "error", "'xxx.xxx.xxx.30'")
     assert [at(e) for e in vs] == [(27, 16)]
@@ -129,10 +140,16 @@ def test_dr_raw_placeholders() -> None:
 
 @pytest.mark.parametrize(
     ("name", "status"),
-    [("000-healthcheck-case-study.conf", 0), ("000-healthcheck-ssl-get.conf", 0),
-     ("001-nat-howto-master.conf", 5), ("001-nat-howto-backup.conf", 5),
-     ("001-nat-howto-two-vips.conf", 5), ("002-dr-tutorial-master.conf", 5),
-     ("002-dr-tutorial-backup.conf", 5), ("002-dr-tutorial-master.raw.conf", 5)],
+    [
+        ("000-healthcheck-case-study.conf", 0),
+        ("000-healthcheck-ssl-get.conf", 0),
+        ("001-nat-howto-master.conf", 5),
+        ("001-nat-howto-backup.conf", 5),
+        ("001-nat-howto-two-vips.conf", 5),
+        ("002-dr-tutorial-master.conf", 5),
+        ("002-dr-tutorial-backup.conf", 5),
+        ("002-dr-tutorial-master.raw.conf", 5),
+    ],
 )
 def test_exit_status(name: str, status: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-t", "-f", str(Path(SEEDS / name))]) == status
