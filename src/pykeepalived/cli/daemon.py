@@ -11,6 +11,7 @@ from pykeepalived import __version__
 from pykeepalived.cli.getopt import ArgKind, Opt, UsageError, parse_args, usage
 from pykeepalived.cli.report import FORMATS, ExitCode, check_exit_code, print_diagnostics
 from pykeepalived.config.build import LoadOptions, LoadResult, load
+from pykeepalived.config.host import Host
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -195,7 +196,11 @@ def _version_text() -> str:
 
 def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, LoadResult]:
     path = values.get("use_file") or DEFAULT_CONFIG
-    options = LoadOptions(config_id=values.get("config_id"), all_config="all_config" in counts)
+    options = LoadOptions(
+        config_id=values.get("config_id"),
+        all_config="all_config" in counts,
+        host=Host.local() if "config_test" in counts else None,
+    )
     return path, load(path, options)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pykeepalived import __version__
 from pykeepalived.cli.report import FORMATS, ExitCode, check_exit_code, print_diagnostics
 from pykeepalived.config.build import LoadOptions, load
+from pykeepalived.config.host import Host
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "check":
             c.add_argument(
+                "--host",
+                action="store_true",
+                help="also check against this host: interfaces that do not exist, scripts that"
+                " would run as root (what pykeepalived -t does)",
+            )
+            c.add_argument(
                 "--format",
                 choices=FORMATS,
                 default="auto",
@@ -50,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kactl``; returns the exit status."""
     ns = _parser().parse_args(argv)
-    result = load(ns.file, LoadOptions(config_id=ns.config_id, all_config=ns.all_config))
+    options = LoadOptions(
+        config_id=ns.config_id,
+        all_config=ns.all_config,
+        host=Host.local() if getattr(ns, "host", False) else None,
+    )
+    result = load(ns.file, options)
     if ns.command == "check":
         print_diagnostics(result, sys.stdout if ns.format == "json" else sys.stderr, ns.format)
         code = check_exit_code(result)

@@ -29,11 +29,14 @@ class ExitCode(enum.IntEnum):
     CONFIG_ERROR = 5
     """At least one error in the configuration."""
     SECURITY = 6
-    """A script security violation (``enable_script_security``)."""
+    """A script would run as root without ``enable_script_security`` (keepalived's SECURITY
+    VIOLATION); printed as a warning because the script still runs, as in keepalived."""
 
 
 def check_exit_code(result: LoadResult) -> ExitCode:
     """The exit status for a checked configuration (the highest error class decides)."""
+    if any(d.category is Category.SECURITY for d in result.diagnostics):
+        return ExitCode.SECURITY  # keepalived's SECURITY VIOLATION, even as a warning
     worst = result.worst
     if worst is Category.OK:
         return ExitCode.OK

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pykeepalived.config import parser
 from pykeepalived.config.ast import Stmt
 from pykeepalived.config.diagnostics import Category, Diagnostic, Diagnostics
+from pykeepalived.config.host import Host, check_host
 from pykeepalived.config.keywords.root import PARTS
 from pykeepalived.config.lexer import INCLUDE_CHECKS, Lexer, LexOptions, SourceFile
 from pykeepalived.config.model.globals import GlobalDefs
@@ -36,6 +37,8 @@ def default_config_id() -> str:
 class LoadOptions:
     """Command-line settings that change how a configuration is read."""
 
+    host: Host | None = None
+    """Also check against this host (interfaces that do not exist, script security)."""
     config_id: str | None = None
     """``-i/--config-id``; None means the short host name."""
     all_config: bool = False
@@ -116,7 +119,7 @@ def _load(path: str, options: LoadOptions | None) -> LoadResult:
     if lexer.read_file(path) is None:
         return LoadResult(None, diags.items, lexer.files)
     sf = lexer.files.pop()
-    return _finish(lexer._lex_file(sf), lexer, diags, sf)
+    return _finish(lexer._lex_file(sf), lexer, diags, sf, options)
 
 
 def load_text(text: str, path: str = "<string>", options: LoadOptions | None = None) -> LoadResult:
@@ -133,11 +136,15 @@ def _load_text(text: str, path: str, options: LoadOptions | None) -> LoadResult:
     if lines and lines[-1] == "":
         lines.pop()
     sf = SourceFile(path, lines)
-    return _finish(lexer._lex_file(sf), lexer, diags, sf)
+    return _finish(lexer._lex_file(sf), lexer, diags, sf, options)
 
 
 def _finish(
-    lines: Iterable[RawLine], lexer: Lexer, diags: Diagnostics, main: SourceFile
+    lines: Iterable[RawLine],
+    lexer: Lexer,
+    diags: Diagnostics,
+    main: SourceFile,
+    options: LoadOptions,
 ) -> LoadResult:
     tree = parser.parse(lines, diags)
     files = [main, *lexer.files]
@@ -145,6 +152,8 @@ def _finish(
     config = build_config(ctx, tree, main)
     validate_vrrp.validate(config, ctx)
     validate_lvs.validate(config, ctx)
+    if options.host is not None:
+        check_host(config, ctx, options.host)
     diags.items.sort(key=lambda d: _file_order(files, d))
     return LoadResult(config, diags.items, files, ctx.srcmap)
 

@@ -60,9 +60,19 @@ class Status(enum.Enum):
 
 @dataclass
 class SourceMap:
-    """Where each model object (by identity) and each of its fields came from."""
+    """Where each model object (by identity) and each of its fields came from.
+
+    ``keep`` holds every object added through :meth:`add`, so that an id is never reused by a
+    new object while the map lives (a dropped block's children would otherwise be freed).
+    """
 
     objects: dict[int, tuple[Stmt, dict[str, Stmt]]] = field(default_factory=dict)
+    keep: list[object] = field(default_factory=list)
+
+    def add(self, obj: object, stmt: Stmt, fields: dict[str, Stmt]) -> None:
+        """Remember that ``obj`` was built from the block ``stmt``."""
+        self.objects[id(obj)] = (stmt, fields)
+        self.keep.append(obj)
 
     def stmt(self, obj: object, fieldname: str | None = None) -> Stmt | None:
         """The statement that set ``fieldname`` of ``obj`` (or that opened ``obj``'s block)."""
@@ -328,5 +338,5 @@ def build_block(
         obj = schema.model(**values)
     except TypeError as exc:  # a keyword table that does not match its model: our bug
         raise AssertionError(f"{schema.name}: keyword table and model disagree: {exc}") from exc
-    ctx.srcmap.objects[id(obj)] = (stmt, src)
+    ctx.srcmap.add(obj, stmt, src)
     return obj

@@ -65,10 +65,6 @@ RuleAction = Literal["table", "goto", "nop", "blackhole", "unreachable", "prohib
 IpPrefix = IPv4Network | IPv6Network
 """A route or rule destination/source: network address plus prefix length."""
 
-_FIELD_TYPES = (IPAddress, IPNetwork, Script, TrackRef, GarpExtraIf)
-"""Types named only in field annotations: they must exist at run time, because the JSON
-dump resolves the annotations (``typing.get_type_hints``)."""
-
 
 # ---- addresses, routes, rules --------------------------------------------------------------------
 
@@ -143,6 +139,7 @@ class Route:
     to: IpPrefix
     """Destination prefix (``default`` is 0.0.0.0/0 or ::/0)."""
     family: AddressFamily = 4
+    """4 or 6 (from the addresses, or ``inet``/``inet6``)."""
     type: RouteType = "unicast"
     """Route type (``blackhole 10.0.0.0/8`` sets it)."""
     via: IPAddress | None = None
@@ -161,11 +158,12 @@ class Route:
     """Routing protocol number (names resolved through rt_protos). Tracked routes are always
     installed with protocol keepalived (18)."""
     onlink: bool = False
+    """Pretend the gateway is directly attached."""
     nexthops: tuple[Nexthop, ...] = ()
     """Multipath next hops (``nexthop …`` or the deprecated ``via X or Y``)."""
     no_track: bool = False
-    """Do not leave MASTER when the route is deleted externally. Routes without an output
-    interface cannot be tracked (keepalived does not track them either)."""
+    """Do not leave MASTER when the route is deleted externally (also set, with a warning,
+    for a route without ``dev``: such a route cannot be tracked)."""
     track_group: str | None = None
     """``track_group`` to put in FAULT when this static route cannot be restored."""
     options: tuple[tuple[str, str], ...] = ()
@@ -180,6 +178,7 @@ class Rule:
     action: RuleAction
     """What a match does: look up a table, go to another rule, nothing, or reject."""
     family: AddressFamily = 4
+    """4 or 6 (from the addresses, or ``inet``/``inet6``; IPv4 by default)."""
     from_addr: IpPrefix | None = None
     """``from PREFIX`` (None: all)."""
     to_addr: IpPrefix | None = None
@@ -189,6 +188,7 @@ class Rule:
     oif: str | None = None
     """Output interface."""
     fwmark: int | None = None
+    """Firewall mark to match (``fwmark N[/MASK]``)."""
     fwmask: int | None = None
     """Mask for ``fwmark N/MASK`` (None: all bits)."""
     table: int | None = None
@@ -214,6 +214,7 @@ class LinkbeatInterface:
     """One line of ``linkbeat_interfaces``: poll this interface for link state."""
 
     interface: str
+    """Interface name."""
     method: Literal["MII", "ETHTOOL", "IOCTL"] | None = None
     """Polling method (None: try MII, then ETHTOOL, then IOCTL)."""
 
@@ -223,6 +224,7 @@ class InterfaceUpDownDelay:
     """One line of ``interface_up_down_delays``: ``IF DOWN_DELAY [UP_DELAY]``."""
 
     interface: str
+    """Interface name."""
     down_delay: float
     """Seconds a link must stay down before instances react (0..255)."""
     up_delay: float
@@ -235,7 +237,9 @@ class TrackGroup:
     address/route/rule that names this group cannot be restored."""
 
     kind: ClassVar[str] = "track_group"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The group's name, used by ``track_group NAME`` of static items."""
     members: tuple[str, ...] = ()
     """vrrp_instance names (``group { … }``)."""
 
@@ -257,7 +261,9 @@ class TrackFile:
     """``track_file NAME { … }`` (alias ``vrrp_track_file``): an integer read from a file."""
 
     kind: ClassVar[str] = "track_file"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The name ``track_file { NAME }`` refers to."""
     file: str
     """Path of the file (re-read whenever it changes)."""
     weight: int = 1
@@ -273,7 +279,9 @@ class TrackProcess:
     """``vrrp_track_process NAME { … }``: a process that must be running."""
 
     kind: ClassVar[str] = "vrrp_track_process"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The name ``track_process { NAME }`` refers to."""
     process: str
     """Process name (``/proc/PID/comm``) or path (with ``full_command``)."""
     params: tuple[str, ...] = ()
@@ -285,6 +293,7 @@ class TrackProcess:
     weight: int = 0
     """-254..254; 0: the instance goes to FAULT when the process is not running."""
     weight_reverse: bool = False
+    """``weight N reverse``: the contribution is negated."""
     quorum: int = 1
     """Minimum number of matching processes (1..65535)."""
     quorum_max: int | None = None
@@ -300,7 +309,9 @@ class VrrpScript:
     """``vrrp_script NAME { … }``: a command run periodically; exit status 0 means OK."""
 
     kind: ClassVar[str] = "vrrp_script"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The name ``track_script { NAME }`` refers to."""
     script: Script
     """The command (``user`` is folded into it)."""
     interval: float = 1.0
@@ -310,6 +321,7 @@ class VrrpScript:
     weight: int = 0
     """-253..253; 0: tracking instances go to FAULT while the script fails."""
     weight_reverse: bool = False
+    """``weight N reverse``: the contribution is negated."""
     rise: int = 1
     """Successes needed to become OK."""
     fall: int = 1
@@ -323,10 +335,13 @@ class BfdInstance:
     """``bfd_instance NAME { … }``: a BFD session (RFC 5880)."""
 
     kind: ClassVar[str] = "bfd_instance"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The name ``track_bfd { NAME }`` refers to."""
     neighbor_ip: IPAddress
     """The peer (``neighbor_ip`` or ``neighbour_ip``)."""
     source_ip: IPAddress | None = None
+    """Local address of the session (None: chosen by routing)."""
     min_rx: float = 10.0
     """Required minimum receive interval, ms."""
     min_tx: float = 10.0
@@ -346,6 +361,7 @@ class BfdInstance:
     weight: int = 0
     """-253..253; 0: tracking instances go to FAULT while the session is down."""
     weight_reverse: bool = False
+    """``weight N reverse``: the contribution is negated."""
     vrrp: bool = False
     """Only the VRRP process gets this session's events (with ``checker`` false)."""
     checker: bool = False
@@ -359,7 +375,9 @@ class SyncGroup:
     """``vrrp_sync_group NAME { … }``: instances that change state together."""
 
     kind: ClassVar[str] = "vrrp_sync_group"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The group's name."""
     members: tuple[str, ...]
     """vrrp_instance names (``group { … }``)."""
     track_interfaces: tuple[TrackRef, ...] = ()
@@ -373,9 +391,13 @@ class SyncGroup:
     track_bfds: tuple[TrackRef, ...] = ()
     """``track_bfd``: applies to every member (weights -253..253)."""
     notify_master: Script | None = None
+    """Run when the group becomes MASTER."""
     notify_backup: Script | None = None
+    """Run when the group becomes BACKUP."""
     notify_fault: Script | None = None
+    """Run when the group goes to FAULT."""
     notify_stop: Script | None = None
+    """Run when the group stops."""
     notify: Script | None = None
     """Generic notify script, called with ``GROUP NAME STATE 0`` appended."""
     notify_priority_changes: bool | None = None
@@ -391,6 +413,7 @@ class GarpGroup:
     """``garp_group { … }``: rate limits for gratuitous ARP / unsolicited NA per interface."""
 
     kind: ClassVar[str] = "garp_group"
+    """The keyword of this block (for dumps and messages)."""
     interfaces: tuple[str, ...]
     """``interface IF`` and ``interfaces { … }`` together."""
     garp_interval: float | None = None
@@ -406,6 +429,7 @@ class UnicastPeer:
     """One line of ``unicast_peer``: ``IP [min_ttl N] [max_ttl N]``."""
 
     address: IPAddress
+    """The peer's address (same family as the instance)."""
     min_ttl: int | None = None
     """Lowest TTL accepted from this peer (turns on source checking)."""
     max_ttl: int | None = None
@@ -437,12 +461,15 @@ class AuthHmac:
     """``auth_hmac { … }``: keepalived's HMAC-SHA256 advert trailer."""
 
     keys: tuple[AuthHmacKey, ...] = ()
+    """``key ID SECRET`` lines."""
     active_key: int | None = None
     """Key id used to sign (None: the first key)."""
     anti_replay: Literal["time", "monotonic"] | None = None
+    """Replay protection clock (None: off)."""
     time_window: int | None = None
     """Seconds of accepted clock skew (1..300; None: max(3 * advert_int, 5))."""
     mode: Literal["enforce", "permissive", "receive-only"] = "enforce"
+    """enforce: drop bad adverts; permissive: log them; receive-only: do not sign."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +482,7 @@ class UseVmac:
     """MAC address (5 octets: the VRID is appended); None: 00:00:5e:00:01:VRID (IPv4) or
     00:00:5e:00:02:VRID (IPv6)."""
     netlink_notify_msg: bool = False
+    """Send a netlink notification when the VMAC is created."""
     group: str | None = None
     """Interface group of the VMAC."""
 
@@ -464,10 +492,13 @@ class Ipvlan:
     """``use_ipvlan [[name] IF] [IP[/LEN]] [bridge|private|vepa] [group G]``."""
 
     name: str | None = None
+    """Interface name (None: chosen like a VMAC's)."""
     address: IPNetwork | None = None
     """Address of the ipvlan interface, also used as the advert source address."""
     mode: Literal["bridge", "private", "vepa"] = "bridge"
+    """ipvlan mode flag."""
     group: str | None = None
+    """Interface group of the ipvlan."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,7 +506,9 @@ class VrrpInstance:
     """``vrrp_instance NAME { … }``: one VRRP router."""
 
     kind: ClassVar[str] = "vrrp_instance"
+    """The keyword of this block (for dumps and messages)."""
     name: str
+    """The instance's name (``vrrp_instance NAME``)."""
     virtual_router_id: int
     """VRID 1..255; the same on every router of the group."""
     state: InitialState = "BACKUP"
@@ -561,6 +594,7 @@ class VrrpInstance:
     authentication: Authentication | None = None
     """VRRPv2 authentication; ignored (with a warning) for VRRPv3, IPv6 and strict mode."""
     auth_hmac: AuthHmac | None = None
+    """HMAC-SHA256 advert authentication (instead of ``authentication``)."""
 
     # --- interfaces ---
     use_vmac: UseVmac | None = None
@@ -570,6 +604,7 @@ class VrrpInstance:
     vmac_xmit_base: bool = False
     """Send and receive adverts on the VMAC's parent interface."""
     use_ipvlan: Ipvlan | None = None
+    """Send from an ipvlan interface instead of a macvlan."""
     dont_track_primary: bool = False
     """Do not go to FAULT when the instance's own interface goes down."""
     linkbeat_use_polling: bool = False
@@ -608,9 +643,13 @@ class VrrpInstance:
 
     # --- notifications ---
     notify_master: Script | None = None
+    """Run on becoming MASTER."""
     notify_backup: Script | None = None
+    """Run on becoming BACKUP."""
     notify_fault: Script | None = None
+    """Run on entering FAULT."""
     notify_stop: Script | None = None
+    """Run when the instance stops."""
     notify_deleted: bool = False
     """Report state DELETED (instead of STOP) when the instance is removed by a reload."""
     notify_deleted_script: Script | None = None
@@ -676,14 +715,26 @@ class VrrpConfig:
     static_ipaddress: tuple[VipAddress, ...] = ()
     """Addresses added at start and restored when deleted."""
     static_routes: tuple[Route, ...] = ()
+    """Routes added at start and restored when deleted."""
     static_rules: tuple[Rule, ...] = ()
+    """Rules added at start and restored when deleted."""
     track_groups: tuple[TrackGroup, ...] = ()
+    """``track_group`` blocks."""
     linkbeat_interfaces: tuple[LinkbeatInterface, ...] = ()
+    """Interfaces whose link state is polled."""
     interface_up_down_delays: tuple[InterfaceUpDownDelay, ...] = ()
+    """Link-state debounce delays per interface."""
     track_files: tuple[TrackFile, ...] = ()
+    """``track_file``/``vrrp_track_file`` blocks."""
     track_processes: tuple[TrackProcess, ...] = ()
+    """``vrrp_track_process`` blocks."""
     bfd_instances: tuple[BfdInstance, ...] = ()
+    """``bfd_instance`` blocks."""
     vrrp_scripts: tuple[VrrpScript, ...] = ()
+    """``vrrp_script`` blocks."""
     vrrp_sync_groups: tuple[SyncGroup, ...] = ()
+    """``vrrp_sync_group`` blocks."""
     garp_groups: tuple[GarpGroup, ...] = ()
+    """``garp_group`` blocks."""
     vrrp_instances: tuple[VrrpInstance, ...] = ()
+    """``vrrp_instance`` blocks."""

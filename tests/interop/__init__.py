@@ -1,0 +1,1 @@
+"""Interop tests: pykeepalived's verdicts compared with the real keepalived binary."""
