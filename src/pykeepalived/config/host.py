@@ -106,8 +106,9 @@ def _check_script_security(config: Config, ctx: Ctx, host: Host) -> None:
     gd = config.global_defs
     if gd.enable_script_security:
         return
-    default_user = gd.script_user or ("keepalived_script"
-                                      if host.user_exists("keepalived_script") else "root")
+    default_user = gd.script_user or (
+        "keepalived_script" if host.user_exists("keepalived_script") else "root"
+    )
     tracked = _tracked_scripts(config)
     risky: list[tuple[Any, str, Script]] = []
     for owner, name, value in _walk(config):
