@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from ipaddress import IPv4Address  # noqa: TC003 (cattrs resolves the annotations at run time)
+from ipaddress import IPv4Address
 from typing import ClassVar, Literal
 
-from pykeepalived.config.model.common import IPAddress, Script  # noqa: TC001 (idem)
+from pykeepalived.config.model.common import IPAddress, Script
 
 __all__ = [
     "DNS_TYPES",
