@@ -35,6 +35,8 @@ _IP_TYPES: tuple[type, ...] = (
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_unstructure_hook(bytes, bytes.hex)
+    conv.register_structure_hook(bytes, lambda v, _: bytes.fromhex(v))
     for cls in _IP_TYPES:
         conv.register_unstructure_hook(cls, str)
         conv.register_structure_hook(cls, lambda v, t: t(v))
@@ -98,6 +100,8 @@ def config_from_json(text: str) -> Config:
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):

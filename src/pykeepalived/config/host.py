@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,67 +54,120 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-def _walk(obj: Any, fieldname: str = "") -> Iterator[tuple[Any, str, Any]]:
-    """Every (owner, field name, value) below ``obj`` in the model."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            yield obj, f.name, value
+_SCALAR_NAMES = frozenset(
+    {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "None",
+        "bytes",
+        "IPAddress",
+        "IPNetwork",
+        "IPv4Address",
+        "IPv6Address",
+        "IPv4Interface",
+        "IPv6Interface",
+        "IPv4Network",
+        "IPv6Network",
+        "IpPrefix",
+        "tuple",
+        "Literal",
+        "AddressFamily",
+        "InitialState",
+        "AuthType",
+        "RouteType",
+        "RuleAction",
+    }
+)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL = re.compile(r"Literal\[[^\]]*\]")
+_PLANS: dict[type, tuple[str, ...]] = {}
+
+
+def _plan(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` worth visiting: those whose annotation can hold a model object
+    (fields annotated with scalars only are skipped; derived once per class)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        keep = []
+        for f in dataclasses.fields(cls):
+            names = set(_IDENT.findall(_LITERAL.sub("", str(f.type))))
+            if not names <= _SCALAR_NAMES or f.name in _INTERFACE_FIELDS:
+                keep.append(f.name)
+        plan = _PLANS[cls] = tuple(keep)
+    return plan
+
+
+def _walk(obj: Any) -> Iterator[tuple[Any, str, Any]]:
+    """(owner, field name, value) for the fields of the model below ``obj`` that can hold
+    interface names, scripts or further model objects."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        for name in _plan(type(node)):
+            value = getattr(node, name)
+            yield node, name, value
             if isinstance(value, tuple):
-                for item in value:
-                    yield from _walk(item, f.name)
-            else:
-                yield from _walk(value, f.name)
-
-
-def _tracked_scripts(config: Config) -> set[str]:
-    names: set[str] = set()
-    for _owner, name, value in _walk(config.vrrp):
-        if name == "track_scripts" and isinstance(value, tuple):
-            names.update(ref.name for ref in value if isinstance(ref, TrackRef))
-    return names
+                stack.extend(v for v in value if dataclasses.is_dataclass(v))
+            elif dataclasses.is_dataclass(value):
+                stack.append(value)
 
 
 def check_host(config: Config, ctx: Ctx, host: Host | None = None) -> None:
     """Report interfaces that do not exist here and scripts that would run as root unchecked."""
     host = host or Host.local()
-    _check_interfaces(config, ctx, host)
-    _check_script_security(config, ctx, host)
-
-
-def _check_interfaces(config: Config, ctx: Ctx, host: Host) -> None:
-    seen: set[str] = set()
+    interfaces: list[tuple[Any, str, str]] = []
+    scripts: list[tuple[Any, str, Script]] = []
+    tracked: set[str] = set()
     for owner, name, value in _walk(config):
-        ifnames: list[tuple[str, str]] = []
-        if name in _INTERFACE_FIELDS and isinstance(value, str):
-            ifnames.append((value, name))
-        elif name == "track_interfaces" and isinstance(value, tuple):
-            ifnames.extend((ref.name, name) for ref in value if isinstance(ref, TrackRef))
-        for ifname, fieldname in ifnames:
-            if ifname in seen or host.interface_exists(ifname):
-                continue
-            seen.add(ifname)
-            ctx.warning(
-                ctx.where(owner, fieldname),
-                f"interface '{ifname}' does not exist on this host",
-                hint="check the name with 'ip link'; it is fine if the interface appears later"
-                " (dynamic_interfaces)",
-                category=Category.BAD_IF,
-            )
+        if isinstance(value, Script):
+            scripts.append((owner, name, value))
+        elif isinstance(value, str):
+            if name in _INTERFACE_FIELDS:
+                interfaces.append((owner, name, value))
+        elif name in ("track_interfaces", "track_scripts") and isinstance(value, tuple):
+            for ref in value:
+                if not isinstance(ref, TrackRef):
+                    continue
+                if name == "track_scripts":
+                    tracked.add(ref.name)
+                else:
+                    interfaces.append((owner, name, ref.name))
+    _check_interfaces(interfaces, ctx, host)
+    _check_script_security(config, scripts, tracked, ctx, host)
 
 
-def _check_script_security(config: Config, ctx: Ctx, host: Host) -> None:
+def _check_interfaces(found: list[tuple[Any, str, str]], ctx: Ctx, host: Host) -> None:
+    seen: set[str] = set()
+    for owner, fieldname, ifname in found:
+        if ifname in seen or host.interface_exists(ifname):
+            continue
+        seen.add(ifname)
+        ctx.warning(
+            ctx.where(owner, fieldname),
+            f"interface '{ifname}' does not exist on this host",
+            hint="check the name with 'ip link'; it is fine if the interface appears later"
+            " (dynamic_interfaces)",
+            category=Category.BAD_IF,
+        )
+
+
+def _check_script_security(
+    config: Config,
+    scripts: list[tuple[Any, str, Script]],
+    tracked: set[str],
+    ctx: Ctx,
+    host: Host,
+) -> None:
     gd = config.global_defs
     if gd.enable_script_security:
         return
     default_user = gd.script_user or (
         "keepalived_script" if host.user_exists("keepalived_script") else "root"
     )
-    tracked = _tracked_scripts(config)
     risky: list[tuple[Any, str, Script]] = []
-    for owner, name, value in _walk(config):
-        if not isinstance(value, Script):
-            continue
+    for owner, name, value in scripts:
         if type(owner).__name__ == "VrrpScript" and getattr(owner, "name", None) not in tracked:
             continue  # keepalived only runs scripts that something tracks
         user = value.user or default_user
