@@ -1,5 +1,5 @@
 """``python -m pykeepalived`` runs the daemon command line."""
 
-from pykeepalived.cli.daemon import main
+from pykeepalived.cli.daemon import run
 
-raise SystemExit(main())
+run()

@@ -176,7 +176,10 @@ def _lines(obj: Any, indent: str, *, skip_defaults: bool = False) -> list[str]:
         ):
             for item in value:
                 out.append(f"{indent}{_title(item, f.name)} {{")
-                out.extend(_lines(item, indent + "    "))
+                body = _lines(item, indent + "    ")
+                if not hasattr(item, "dump_label") and isinstance(getattr(item, "name", 0), str):
+                    body = [ln for ln in body if not ln.startswith(f"{indent}    name ")]
+                out.extend(body)
                 out.append(f"{indent}}}")
         elif isinstance(value, tuple) and _is_scalar_tuple(value):
             out.append(f"{indent}{f.name} {' '.join(_scalar(v) for v in value)}")
