@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pykeepalived import __version__
 from pykeepalived.cli.getopt import ArgKind, Opt, UsageError, parse_args, usage
