@@ -148,3 +148,18 @@ def test_getopt_clusters_optional_args_and_prefixes() -> None:
         parse_args(opts, ["--log"])
     with pytest.raises(UsageError, match="doesn't take a parameter"):
         parse_args(opts, ["--log-console=1"])
+
+
+def test_console_entry_flushes_and_exits_with_the_status(bad: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pykeepalived", "-t", "-f", str(bad), "--output-format=plain"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 5
+    assert "smpt_connect_timeout" in proc.stderr
+    assert proc.stderr.rstrip().endswith("1 error")
