@@ -47,8 +47,9 @@ _MAX_EXPANSION_DEPTH = 32
 _NO_QUOTED: frozenset[int] = frozenset()
 
 # Anything that the fast path cannot handle by a plain str.split().
-_SPECIAL = re.compile(r"[\"'\\$@~#!{}]")
 _SLOW = re.compile(r"[\"'\\$@~]")
+_PLAIN_FILE = re.compile(r"[\"'\\$@~#!\x80-\U0010ffff]")
+"""Characters that a plain ``str.split()`` of the line would get wrong."""
 _COMMENT = re.compile(r"[#!]")
 _PARAM_DEF = re.compile(r"^[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _PARAM_USE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t]|$)")
@@ -297,9 +298,36 @@ class Lexer:
 
     # ---- lines ---------------------------------------------------------------------------
     def _lex_lines(self, sf: SourceFile, state: _State) -> Iterator[RawLine]:
-        special, slow, comment = _SPECIAL.search, _SLOW.search, _COMMENT.search
+        # One scan of the whole file finds the lines that need more than a plain split
+        # (comments, quotes, escapes, parameters, conditionals, generators, non-ASCII):
+        # typically a few percent of a large file. Braces and includes are cheap to spot.
+        text = "\n".join(sf.lines)
+        special: set[int] = set()
+        line, last = 1, 0
+        for m in _PLAIN_FILE.finditer(text):
+            pos = m.start()
+            line += text.count("\n", last, pos)
+            last = pos
+            special.add(line)
+        slow, comment = _SLOW.search, _COMMENT.search
         pending: tuple[str, list[str], int] | None = None  # multi-line $NAME= definition
         for lineno, raw in enumerate(sf.lines, 1):
+            if pending is None and lineno not in special:
+                words = raw.split()
+                if not words:
+                    continue
+                if words[0][0] == "i" and (
+                    words[0] in _INCLUDE_VARIANTS or words[0] == "include_check"
+                ):  # before braces: "{a,b}" in a pattern is a csh brace
+                    yield from self._directive(words, sf, lineno, state)
+                    continue
+                if "{" in raw or "}" in raw:
+                    for w in words:
+                        if len(w) > 1 and ("{" in w or "}" in w):  # attached: "80{"
+                            words = raw.replace("{", " { ").replace("}", " } ").split()
+                            break
+                yield (words, sf, lineno, _NO_QUOTED, False)
+                continue
             if pending is not None:
                 name, parts, _ = pending
                 body = _strip_comment(raw.rstrip("\r"))
@@ -311,17 +339,7 @@ class Lexer:
                 pending = None
                 continue
             if raw.isascii():
-                m = special(raw)
-                if m is None:
-                    words = raw.split()
-                    if words:
-                        w0 = words[0]
-                        if w0[0] == "i" and (w0 in _INCLUDE_VARIANTS or w0 == "include_check"):
-                            yield from self._directive(words, sf, lineno, state)
-                        else:
-                            yield (words, sf, lineno, _NO_QUOTED, False)
-                    continue
-                if slow(raw) is None:
+                if slow(raw) is None:  # only comments: cut them, then a plain split
                     m = comment(raw)
                     text = raw if m is None else raw[: m.start()]
                     if text.lstrip()[:7] == "include":  # braces in patterns are csh braces
