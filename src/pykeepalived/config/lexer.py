@@ -304,8 +304,8 @@ class Lexer:
         text = "\n".join(sf.lines)
         special: set[int] = set()
         line, last = 1, 0
-        for m in _PLAIN_FILE.finditer(text):
-            pos = m.start()
+        for hit in _PLAIN_FILE.finditer(text):
+            pos = hit.start()
             line += text.count("\n", last, pos)
             last = pos
             special.add(line)
