@@ -48,7 +48,7 @@ _NO_QUOTED: frozenset[int] = frozenset()
 
 # Anything that the fast path cannot handle by a plain str.split().
 _SLOW = re.compile(r"[\"'\\$@~]")
-_PLAIN_FILE = re.compile(r"[\"'\\$@~#!\x80-\U0010ffff]")
+_PLAIN_FILE = re.compile(r"[\"'\\$@~#!]|[^\x00-\x7f]")
 """Characters that a plain ``str.split()`` of the line would get wrong."""
 _COMMENT = re.compile(r"[#!]")
 _PARAM_DEF = re.compile(r"^[ \t]*\$([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
