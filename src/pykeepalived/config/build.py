@@ -19,6 +19,7 @@ from pykeepalived.config.model.root import Config
 from pykeepalived.config.schema import BlockSchema, Ctx, SourceMap, build_block, register_blocks
 from pykeepalived.config.validate import lvs as validate_lvs
 from pykeepalived.config.validate import vrrp as validate_vrrp
+from pykeepalived.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -60,6 +61,11 @@ class LoadResult:
     def ok(self) -> bool:
         """True when there is a model and no error."""
         return self.config is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ConfigError` (carrying every diagnostic) if there is an error."""
+        if not self.ok:
+            raise ConfigError(self.diagnostics)
 
     @property
     def worst(self) -> Category:
