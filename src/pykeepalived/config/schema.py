@@ -221,12 +221,23 @@ class BlockSchema:
     derived: frozenset[str] = frozenset()
     """Keyword targets that ``finalize`` consumes (they are not fields of the model)."""
     table: dict[str, Kw] = field(default_factory=dict, init=False, repr=False)
+    plain: dict[str, tuple[Converter, str]] = field(default_factory=dict, init=False, repr=False)
+    """Keywords that just convert a value into a field (the fast path of :func:`build_block`)."""
 
     def __post_init__(self) -> None:
         for kw in self.keywords:
             if kw.name in self.table:
                 raise ValueError(f"{self.name}: keyword {kw.name!r} listed twice")
             self.table[kw.name] = kw
+            if (
+                kw.conv is not None
+                and kw.block is None
+                and not kw.multi
+                and not kw.list_block
+                and kw.status is Status.SUPPORTED
+                and kw.deprecated is None
+            ):
+                self.plain[kw.name] = (kw.conv, kw.target)
 
     def describe(self, stmt: Stmt) -> str:
         """How diagnostics name an instance of this block: ``vrrp_instance VI_1``."""
@@ -277,6 +288,13 @@ def _status_warning(ctx: Ctx, kw: Kw, stmt: Stmt) -> None:
         ctx.warning(stmt, f"'{stmt.keyword}' is accepted, has no effect in pykeepalived{note}")
 
 
+def _set_again(ctx: Ctx, stmt: Stmt, first: Stmt) -> None:
+    ctx.warning(
+        stmt,
+        f"'{stmt.keyword}' is set again (line {first.lineno} set it first); the last one wins",
+    )
+
+
 def build_block(
     ctx: Ctx, schema: BlockSchema, stmt: Stmt, extra: Mapping[str, Any] | None = None
 ) -> Any:
@@ -290,7 +308,21 @@ def build_block(
             ctx.error(stmt, exc.message, arg=exc.arg, hint=exc.hint, category=exc.category)
             return None
     table = schema.table
+    plain = schema.plain
     for child in stmt.block or ():
+        fast = plain.get(child.keyword)
+        if fast is not None and child.block is None:  # most statements: convert and store
+            conv, target = fast
+            try:
+                value = conv(ctx, child)
+            except Invalid as exc:
+                ctx.error(child, exc.message, arg=exc.arg, hint=exc.hint, category=exc.category)
+                continue
+            if target in src:
+                _set_again(ctx, child, src[target])
+            values[target] = value
+            src[target] = child
+            continue
         kw = table.get(child.keyword)
         if kw is None:
             _unknown(ctx, schema, stmt, child)
@@ -321,12 +353,7 @@ def build_block(
             values[target] = (*values[target], *value)  # a second block adds to the first
         else:
             if target in src and not kw.list_block:
-                first = src[target]
-                ctx.warning(
-                    child,
-                    f"'{child.keyword}' is set again (line {first.lineno} set it"
-                    " first); the last one wins",
-                )
+                _set_again(ctx, child, src[target])
             values[target] = value
         src[target] = child
     if schema.finalize is not None and not schema.finalize(ctx, stmt, values, src):

@@ -367,3 +367,14 @@ def test_many_services_keep_their_order(count: int) -> None:
     assert [str(s.address) for s in got] == [f"10.0.{i // 250}.{i % 250 + 1}"
                                              for i in range(count)]
     assert all(len(s.real_servers) == 10 for s in servers(result))
+
+
+def test_link_local_tcp_check_on_an_ipv4_real_server_needs_bind_if() -> None:
+    from pykeepalived.config import load_text
+
+    text = (
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n"
+        " real_server 192.0.2.2 80 {\n  TCP_CHECK {\n   connect_ip fe80::2\n  }\n }\n}\n"
+    )
+    r = load_text(text)
+    assert any("link-local" in d.message and d.severity == "error" for d in r.diagnostics)

@@ -398,7 +398,7 @@ class _VsResolver:
                     if timing is self.vs_timing:
                         self.tcp_defaults = tcp
                 obj: Any = TcpCheck(**{**tcp, "connect_ip": address, "connect_port": port, **cv})
-                if address.version == 6 and not self._link_local_ok(obj, stmt):
+                if obj.connect_ip.version == 6 and not self._link_local_ok(obj, stmt):
                     continue
                 add(obj, stmt, fields)
                 out.append(obj)
