@@ -39,13 +39,17 @@ SEEDS = Path(__file__).resolve().parents[4] / "shared" / "seeds" / "configs"
 
 # ---- helpers ------------------------------------------------------------------------------------
 
+
 def run(text: str) -> LoadResult:
     return load_text(textwrap.dedent(text).strip("\n") + "\n")
 
 
 def found(result: LoadResult, needle: str, severity: str | None = None) -> list[Diagnostic]:
-    return [d for d in result.diagnostics if needle in d.message
-            and (severity is None or d.severity == severity)]
+    return [
+        d
+        for d in result.diagnostics
+        if needle in d.message and (severity is None or d.severity == severity)
+    ]
 
 
 def one(result: LoadResult, needle: str, severity: str | None = None) -> Diagnostic:
@@ -58,22 +62,30 @@ def clean(result: LoadResult) -> None:
     assert result.diagnostics == [], [f"{d.location}: {d.message}" for d in result.diagnostics]
 
 
-def service(vs_lines: str = "", rs_lines: str = "", checker: str = "TCP_CHECK {\n}",
-            head: str = "10.0.0.1 80", rs: str = "10.0.0.2 80") -> str:
+def service(
+    vs_lines: str = "",
+    rs_lines: str = "",
+    checker: str = "TCP_CHECK {\n}",
+    head: str = "10.0.0.1 80",
+    rs: str = "10.0.0.2 80",
+) -> str:
     """A complete, clean virtual_server with the given extra lines (4-space indents)."""
+
     def block(text: str, indent: str) -> str:
         return "".join(indent + line + "\n" for line in textwrap.dedent(text).splitlines())
 
-    return (f"virtual_server {head} {{\n"
-            "    lvs_sched rr\n"
-            "    lvs_method NAT\n"
-            "    protocol TCP\n"
-            + block(vs_lines, "    ")
-            + f"    real_server {rs} {{\n"
-            + block(rs_lines, "        ")
-            + block(checker, "        ")
-            + "    }\n"
-            "}\n")
+    return (
+        f"virtual_server {head} {{\n"
+        "    lvs_sched rr\n"
+        "    lvs_method NAT\n"
+        "    protocol TCP\n"
+        + block(vs_lines, "    ")
+        + f"    real_server {rs} {{\n"
+        + block(rs_lines, "        ")
+        + block(checker, "        ")
+        + "    }\n"
+        "}\n"
+    )
 
 
 def services(result: LoadResult) -> list[Any]:
@@ -97,6 +109,7 @@ def checker_of(result: LoadResult, index: int = 0) -> Any:
 
 # ---- the seed configurations ---------------------------------------------------------------------
 
+
 def test_seed_two_vips_nat_mask_nb_get_retry_and_ssl_get_on_port_80() -> None:
     result = load(str(SEEDS / "001-nat-howto-two-vips.conf"))
     nat = found(result, "'nat_mask'")
@@ -104,12 +117,18 @@ def test_seed_two_vips_nat_mask_nb_get_retry_and_ssl_get_on_port_80() -> None:
     assert all(d.severity == "warning" and "no effect" in d.message for d in nat)
     retry = found(result, "'nb_get_retry' is deprecated")
     assert [(d.location.line, d.location.column) for d in retry] == [
-        (136, 1), (149, 1), (171, 1), (183, 1)]
+        (136, 1),
+        (149, 1),
+        (171, 1),
+        (183, 1),
+    ]
     assert all(d.hint == "use 'retry' instead" for d in retry)
     assert not found(result, "connect_port")
     assert result.config is not None
-    by_port = {svc.port: vs for svc, vs in zip(services(result),
-                                               result.config.lvs.virtual_servers, strict=True)}
+    by_port = {
+        svc.port: vs
+        for svc, vs in zip(services(result), result.config.lvs.virtual_servers, strict=True)
+    }
     assert by_port[22].nat_mask == IPv4Address("255.255.255.0")
     assert by_port[22].lvs_method == LvsMethod("NAT")
     assert by_port[22].protocol == "TCP"
@@ -148,8 +167,9 @@ def vs_count(result: LoadResult) -> int:
     return len(result.config.lvs.virtual_servers)
 
 
-@pytest.mark.parametrize("name", ["000-healthcheck-case-study.conf",
-                                  "000-healthcheck-ssl-get.conf"])
+@pytest.mark.parametrize(
+    "name", ["000-healthcheck-case-study.conf", "000-healthcheck-ssl-get.conf"]
+)
 def test_seed_case_studies_have_no_lvs_diagnostic(name: str) -> None:
     result = load(str(SEEDS / name))
     assert [d.message for d in result.diagnostics if "lvs_id" not in d.message] == []
@@ -157,6 +177,7 @@ def test_seed_case_studies_have_no_lvs_diagnostic(name: str) -> None:
 
 
 # ---- a clean service ---------------------------------------------------------------------------
+
 
 def test_clean_service_and_its_effective_values() -> None:
     result = run(service())
@@ -167,9 +188,15 @@ def test_clean_service_and_its_effective_values() -> None:
     rs = rs_of(result)
     assert (rs.port, rs.weight, rs.inhibit_on_failure, rs.alpha) == (80, 1, False, False)
     tcp = rs.checkers[0]
-    assert tcp == TcpCheck(connect_ip=IPv4Address("10.0.0.2"), connect_port=80,
-                           delay_loop=60.0, retry=1, delay_before_retry=1.0, warmup=60.0,
-                           connect_timeout=5.0)
+    assert tcp == TcpCheck(
+        connect_ip=IPv4Address("10.0.0.2"),
+        connect_port=80,
+        delay_loop=60.0,
+        retry=1,
+        delay_before_retry=1.0,
+        warmup=60.0,
+        connect_timeout=5.0,
+    )
     assert tcp.kind == "TCP_CHECK"
 
 
@@ -181,6 +208,7 @@ def test_models_are_frozen() -> None:
 
 # ---- lvs_sched / lb_algo ------------------------------------------------------------------------
 
+
 def test_lb_algo_and_lb_kind_are_silent_aliases() -> None:
     text = service().replace("lvs_sched rr", "lb_algo wrr").replace("lvs_method NAT", "lb_kind DR")
     result = run(text)
@@ -189,8 +217,10 @@ def test_lb_algo_and_lb_kind_are_silent_aliases() -> None:
     assert vs_of(result).lvs_method.method == "DR"
 
 
-@pytest.mark.parametrize("name", ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed",
-                                  "nq", "fo", "ovf", "mh", "twos"])
+@pytest.mark.parametrize(
+    "name",
+    ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"],
+)
 def test_every_scheduler_is_known(name: str) -> None:
     result = run(service().replace("lvs_sched rr", f"lvs_sched {name}"))
     clean(result)
@@ -221,6 +251,7 @@ def test_missing_scheduler_defaults_to_wlc_with_a_warning() -> None:
 
 # ---- lvs_method / lb_kind ------------------------------------------------------------------------
 
+
 def test_missing_method_defaults_to_nat_with_a_warning() -> None:
     result = run(service().replace("    lvs_method NAT\n", ""))
     one(result, "no lvs_method (lb_kind) set; using NAT", "warning")
@@ -242,34 +273,41 @@ def test_forwarding_method_is_case_exact() -> None:
     assert (diag.location.line, diag.location.column) == (3, 13)
 
 
-@pytest.mark.parametrize(("words", "expected"), [
-    ("TUN", LvsMethod("TUN", "ipip", None, "nocsum")),
-    ("TUN type gue port 6080", LvsMethod("TUN", "gue", 6080, "nocsum")),
-    ("TUN type gue port 6080 remcsum", LvsMethod("TUN", "gue", 6080, "remcsum")),
-    ("TUN type gre csum", LvsMethod("TUN", "gre", None, "csum")),
-    ("DR", LvsMethod("DR")),
-])
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("TUN", LvsMethod("TUN", "ipip", None, "nocsum")),
+        ("TUN type gue port 6080", LvsMethod("TUN", "gue", 6080, "nocsum")),
+        ("TUN type gue port 6080 remcsum", LvsMethod("TUN", "gue", 6080, "remcsum")),
+        ("TUN type gre csum", LvsMethod("TUN", "gre", None, "csum")),
+        ("DR", LvsMethod("DR")),
+    ],
+)
 def test_tunnel_options(words: str, expected: LvsMethod) -> None:
     result = run(service().replace("lvs_method NAT", f"lvs_method {words}"))
     clean(result)
     assert vs_of(result).lvs_method == expected
 
 
-@pytest.mark.parametrize(("words", "needle"), [
-    ("TUN type gue", "gue tunnels need 'port N'"),
-    ("TUN type ipip port 5", "gue tunnels need 'port N'"),
-    ("TUN csum", "ipip tunnels do not support a checksum option"),
-    ("TUN type gre remcsum", "gre tunnels do not support the remote checksum option"),
-    ("TUN type vxlan", "unknown tunnel type 'vxlan'"),
-    ("TUN fast", "unknown tunnel option 'fast'"),
-    ("DR type ipip", "tunnel options only apply to TUN"),
-])
+@pytest.mark.parametrize(
+    ("words", "needle"),
+    [
+        ("TUN type gue", "gue tunnels need 'port N'"),
+        ("TUN type ipip port 5", "gue tunnels need 'port N'"),
+        ("TUN csum", "ipip tunnels do not support a checksum option"),
+        ("TUN type gre remcsum", "gre tunnels do not support the remote checksum option"),
+        ("TUN type vxlan", "unknown tunnel type 'vxlan'"),
+        ("TUN fast", "unknown tunnel option 'fast'"),
+        ("DR type ipip", "tunnel options only apply to TUN"),
+    ],
+)
 def test_bad_tunnel_options(words: str, needle: str) -> None:
     result = run(service().replace("lvs_method NAT", f"lvs_method {words}"))
     one(result, needle, "error")
 
 
 # ---- protocol ----------------------------------------------------------------------------------
+
 
 def test_protocol_is_case_insensitive() -> None:
     result = run(service().replace("protocol TCP", "protocol sctp"))
@@ -303,6 +341,7 @@ def test_protocol_is_ignored_for_fwmark_services() -> None:
 
 
 # ---- persistence, flags, misc VS keywords --------------------------------------------------------
+
 
 def test_bare_persistence_timeout_means_360() -> None:
     result = run(service("persistence_timeout"))
@@ -359,8 +398,12 @@ def test_ops_needs_udp() -> None:
 
 
 def test_scheduler_flags_and_switches() -> None:
-    result = run(service("hashed\nflag-1\nflag-3 off\nha_suspend\nalpha\nomega\n"
-                         "persistence_engine sip\nsmtp_alert no\nsnmp_name web\nweight 3"))
+    result = run(
+        service(
+            "hashed\nflag-1\nflag-3 off\nha_suspend\nalpha\nomega\n"
+            "persistence_engine sip\nsmtp_alert no\nsnmp_name web\nweight 3"
+        )
+    )
     clean(result)
     vs = vs_of(result)
     assert (vs.hashed, vs.flag_1, vs.flag_2, vs.flag_3) == (True, True, False, False)
@@ -400,9 +443,9 @@ def test_ip_family_must_agree_with_the_address() -> None:
 
 # ---- headers -----------------------------------------------------------------------------------
 
+
 def test_virtual_server_header_forms() -> None:
-    text = service(head="fwmark 1", rs="10.0.0.2") + service(head="ae00::1 443",
-                                                            rs="ae00::2 443")
+    text = service(head="fwmark 1", rs="10.0.0.2") + service(head="ae00::1 443", rs="ae00::2 443")
     result = run(text.replace("    protocol TCP\n", "", 1))
     clean(result)
     assert vs_of(result, 0).service == FwmarkService(1)
@@ -423,30 +466,39 @@ def test_invalid_virtual_server_port() -> None:
 
 
 def test_invalid_real_server_address_drops_only_that_server() -> None:
-    text = service().replace("    real_server 10.0.0.2 80 {",
-                             "    real_server xxx.xxx.xxx.31 80 {\n        weight 1\n    }\n"
-                             "    real_server 10.0.0.2 80 {")
+    text = service().replace(
+        "    real_server 10.0.0.2 80 {",
+        "    real_server xxx.xxx.xxx.31 80 {\n        weight 1\n    }\n"
+        "    real_server 10.0.0.2 80 {",
+    )
     result = run(text)
     diag = one(result, "invalid real server address 'xxx.xxx.xxx.31'", "error")
     assert (diag.location.line, diag.location.column) == (5, 17)
     assert [str(rs.address) for rs in vs_of(result).real_servers] == ["10.0.0.2"]
 
 
-@pytest.mark.parametrize("address", ["010.0.0.2", "10.0.0.256", "10.0.2", "10.0.0.0.2", "10..0.2",
-                                     "\u0661\u0660.0.0.2"])
+@pytest.mark.parametrize(
+    "address", ["010.0.0.2", "10.0.0.256", "10.0.2", "10.0.0.0.2", "10..0.2", "\u0661\u0660.0.0.2"]
+)
 def test_real_server_address_spellings_rejected(address: str) -> None:
     result = run(service(rs=f"{address} 80") + service(head="10.0.0.1 81"))
     one(result, f"invalid real server address '{address}'", "error")
 
 
-@pytest.mark.parametrize(("address", "expected"), [
-    ("0.0.0.0", IPv4Address(0)), ("255.255.255.255", IPv4Address(2**32 - 1)),
-    ("fe80::1%eth0", IPv6Address("fe80::1%eth0")),
-    ("::ffff:10.0.0.2", IPv6Address("::ffff:a00:2")),
-])
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("0.0.0.0", IPv4Address(0)),
+        ("255.255.255.255", IPv4Address(2**32 - 1)),
+        ("fe80::1%eth0", IPv6Address("fe80::1%eth0")),
+        ("::ffff:10.0.0.2", IPv6Address("::ffff:a00:2")),
+    ],
+)
 def test_real_server_address_spellings_accepted(address: str, expected: object) -> None:
-    text = service(rs=f"{address} 80", head="10.0.0.1 80" if "." in address and ":" not in
-                   address else "ae00::1 80")
+    text = service(
+        rs=f"{address} 80",
+        head="10.0.0.1 80" if "." in address and ":" not in address else "ae00::1 80",
+    )
     result = run(text)
     assert rs_of(result).address == expected
 
@@ -459,8 +511,11 @@ def test_extra_header_words_are_a_warning() -> None:
 
 # ---- real_server keywords -----------------------------------------------------------------------
 
+
 def test_real_server_keywords() -> None:
-    result = run(service(rs_lines="""\
+    result = run(
+        service(
+            rs_lines="""\
         weight 0
         uthreshold 100
         lthreshold 10
@@ -471,10 +526,13 @@ def test_real_server_keywords() -> None:
         smtp_alert yes
         virtualhost rs.example.com
         snmp_name rs1
-        lvs_method TUN type gre"""))
+        lvs_method TUN type gre"""
+        )
+    )
     # keepalived too: the default quorum 1 is above the total weight 0.
     assert [d.message for d in result.diagnostics] == [
-        "quorum 1 exceeds the total weight of the real servers (0); reduced to 0"]
+        "quorum 1 exceeds the total weight of the real servers (0); reduced to 0"
+    ]
     assert vs_of(result).quorum == 0
     rs = rs_of(result)
     assert (rs.weight, rs.uthreshold, rs.lthreshold) == (0, 100, 10)
@@ -501,10 +559,13 @@ def test_real_server_without_port_takes_the_vs_port() -> None:
 
 # ---- timing inheritance --------------------------------------------------------------------------
 
+
 def test_timing_is_inherited_checker_rs_vs_default() -> None:
-    text = service("delay_loop 10\nretry 4\nconnect_timeout 7",
-                   rs_lines="delay_before_retry 2\nwarmup 0",
-                   checker="TCP_CHECK {\n    retry 9\n}\nTCP_CHECK {\n    connect_port 81\n}")
+    text = service(
+        "delay_loop 10\nretry 4\nconnect_timeout 7",
+        rs_lines="delay_before_retry 2\nwarmup 0",
+        checker="TCP_CHECK {\n    retry 9\n}\nTCP_CHECK {\n    connect_port 81\n}",
+    )
     result = run(text)
     clean(result)
     first, second = rs_of(result).checkers
@@ -528,16 +589,19 @@ def test_warmup_defaults_to_the_checkers_own_delay_loop() -> None:
     assert (tcp.delay_loop, tcp.warmup) == (3.0, 3.0)
 
 
-@pytest.mark.parametrize(("checker", "retry", "dbr"), [
-    ("TCP_CHECK {\n}", 1, 1.0),
-    ("PING_CHECK {\n}", 1, 1.0),
-    ("UDP_CHECK {\n}", 1, 1.0),
-    ("SMTP_CHECK {\n}", 1, 1.0),
-    ("HTTP_GET {\n    url {\n        path /\n    }\n}", 1, 3.0),
-    ("SSL_GET {\n    url {\n        path /\n    }\n}", 1, 3.0),
-    ('MISC_CHECK {\n    misc_path "/bin/true"\n}', 0, 1.0),
-    ("DNS_CHECK {\n}", 3, 6.0),
-])
+@pytest.mark.parametrize(
+    ("checker", "retry", "dbr"),
+    [
+        ("TCP_CHECK {\n}", 1, 1.0),
+        ("PING_CHECK {\n}", 1, 1.0),
+        ("UDP_CHECK {\n}", 1, 1.0),
+        ("SMTP_CHECK {\n}", 1, 1.0),
+        ("HTTP_GET {\n    url {\n        path /\n    }\n}", 1, 3.0),
+        ("SSL_GET {\n    url {\n        path /\n    }\n}", 1, 3.0),
+        ('MISC_CHECK {\n    misc_path "/bin/true"\n}', 0, 1.0),
+        ("DNS_CHECK {\n}", 3, 6.0),
+    ],
+)
 def test_checker_specific_defaults(checker: str, retry: int, dbr: float) -> None:
     result = run(service("delay_loop 6", checker=checker))
     clean(result)
@@ -560,11 +624,15 @@ def test_timer_values_keep_microseconds() -> None:
 
 # ---- nb_get_retry --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("checker", [
-    "TCP_CHECK {\n    nb_get_retry 4\n}",
-    "HTTP_GET {\n    nb_get_retry 4\n    url {\n        path /\n    }\n}",
-    "SMTP_CHECK {\n    nb_get_retry 4\n}",
-])
+
+@pytest.mark.parametrize(
+    "checker",
+    [
+        "TCP_CHECK {\n    nb_get_retry 4\n}",
+        "HTTP_GET {\n    nb_get_retry 4\n    url {\n        path /\n    }\n}",
+        "SMTP_CHECK {\n    nb_get_retry 4\n}",
+    ],
+)
 def test_nb_get_retry_is_a_deprecated_alias_of_retry(checker: str) -> None:
     result = run(service(checker=checker))
     diag = one(result, "'nb_get_retry' is deprecated", "warning")
@@ -582,8 +650,11 @@ def test_nb_get_retry_at_real_server_level() -> None:
 
 # ---- connection keywords ------------------------------------------------------------------------
 
+
 def test_connection_keywords() -> None:
-    result = run(service(checker="""\
+    result = run(
+        service(
+            checker="""\
         TCP_CHECK {
             connect_ip 10.0.0.9
             connect_port 8080
@@ -592,7 +663,9 @@ def test_connection_keywords() -> None:
             bind_if eth0
             fwmark 12
             log_all_failures
-        }"""))
+        }"""
+        )
+    )
     clean(result)
     tcp = checker_of(result)
     assert isinstance(tcp, TcpCheck)
@@ -615,8 +688,9 @@ def test_bindto_must_match_the_connect_ip_family() -> None:
 
 
 def test_link_local_checker_address_needs_bind_if() -> None:
-    text = service(checker="TCP_CHECK {\n    connect_ip fe80::1\n}", head="ae00::1 80",
-                   rs="ae00::2 80")
+    text = service(
+        checker="TCP_CHECK {\n    connect_ip fe80::1\n}", head="ae00::1 80", rs="ae00::2 80"
+    )
     result = run(text)
     one(result, "link-local and needs a bind_if", "error")
     assert rs_of(result).checkers == ()
@@ -670,14 +744,23 @@ def test_http_get_and_its_urls() -> None:
     assert first.digest == "ec90a42b99ea9a2f5ecbe213ac9eba03"
     assert first.status_codes == ((200, 200), (300, 310), (500, 500))
     assert (first.virtualhost, first.regex, first.regex_no_match) == (
-        "url.example.com", "^OK", True)
+        "url.example.com",
+        "^OK",
+        True,
+    )
     assert first.regex_options == ("caseless", "multiline")
     assert (first.regex_stack, first.regex_min_offset, first.regex_max_offset) == (
-        (1024, 4096), 2, 10)
+        (1024, 4096),
+        2,
+        10,
+    )
     assert second.status_codes == ((200, 299),)
     assert second.digest is None
     assert (http.http_protocol, http.virtualhost, http.sni_name) == (
-        "1.0C", "chk.example.com", "sni.example.com")
+        "1.0C",
+        "chk.example.com",
+        "sni.example.com",
+    )
     assert (http.fast_recovery, http.enable_sni, http.tls_compliant) == (True, True, True)
 
 
@@ -690,8 +773,9 @@ def test_ssl_get_is_its_own_kind() -> None:
 
 
 def test_url_without_path_is_dropped() -> None:
-    checker = ("HTTP_GET {\n    url {\n        digest 0123\n    }\n"
-               "    url {\n        path /\n    }\n}")
+    checker = (
+        "HTTP_GET {\n    url {\n        digest 0123\n    }\n    url {\n        path /\n    }\n}"
+    )
     result = run(service(checker=checker))
     diag = one(result, "url has no 'path'; the url is ignored", "error")
     assert (diag.location.line, diag.location.column) == (7, 13)
@@ -706,13 +790,16 @@ def test_http_get_without_url_is_dropped() -> None:
     assert rs_of(result).checkers == ()
 
 
-@pytest.mark.parametrize(("line", "needle"), [
-    ("digest 0123456789abcdef0123456789abcdeg", "is not hexadecimal"),
-    ("status_code 99", "invalid HTTP status code '99'"),
-    ("status_code 300-200", "invalid HTTP status code '300-200'"),
-    ("regex_options caseles", "unknown regex option 'caseles'"),
-    ("regex_stack 10 5", "regex stack start exceeds its max"),
-])
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("digest 0123456789abcdef0123456789abcdeg", "is not hexadecimal"),
+        ("status_code 99", "invalid HTTP status code '99'"),
+        ("status_code 300-200", "invalid HTTP status code '300-200'"),
+        ("regex_options caseles", "unknown regex option 'caseles'"),
+        ("regex_stack 10 5", "regex stack start exceeds its max"),
+    ],
+)
 def test_bad_url_values(line: str, needle: str) -> None:
     checker = f"HTTP_GET {{\n    url {{\n        path /\n        {line}\n    }}\n}}"
     result = run(service(checker=checker))
@@ -733,8 +820,9 @@ def test_http_protocol_values() -> None:
 
 def test_virtualhost_is_inherited_by_http_checkers() -> None:
     http = "HTTP_GET {\n    url {\n        path /\n    }\n}"
-    result = run(service("virtualhost vs.example.com", rs_lines="virtualhost rs.example.com",
-                         checker=http))
+    result = run(
+        service("virtualhost vs.example.com", rs_lines="virtualhost rs.example.com", checker=http)
+    )
     assert checker_of(result).virtualhost == "rs.example.com"
     result = run(service("virtualhost vs.example.com", checker=http))
     assert checker_of(result).virtualhost == "vs.example.com"
@@ -742,9 +830,12 @@ def test_virtualhost_is_inherited_by_http_checkers() -> None:
 
 # ---- MISC_CHECK ----------------------------------------------------------------------------------
 
+
 def test_misc_check() -> None:
-    checker = ('MISC_CHECK {\n    misc_path "/usr/bin/check.sh \'a b\' c"\n    misc_timeout 7\n'
-               "    misc_dynamic\n    user nobody nogroup\n    retry 2\n}")
+    checker = (
+        "MISC_CHECK {\n    misc_path \"/usr/bin/check.sh 'a b' c\"\n    misc_timeout 7\n"
+        "    misc_dynamic\n    user nobody nogroup\n    retry 2\n}"
+    )
     result = run(service(checker=checker))
     clean(result)
     misc = checker_of(result)
@@ -755,7 +846,7 @@ def test_misc_check() -> None:
 
 
 def test_misc_timeout_defaults_to_the_vs_delay_loop() -> None:
-    checker = 'MISC_CHECK {\n    misc_path /bin/true\n    delay_loop 3\n}'
+    checker = "MISC_CHECK {\n    misc_path /bin/true\n    delay_loop 3\n}"
     result = run(service("delay_loop 12", checker=checker))
     misc = checker_of(result)
     assert (misc.misc_timeout, misc.delay_loop) == (12.0, 3.0)
@@ -769,8 +860,7 @@ def test_misc_check_without_path_is_dropped() -> None:
 
 def test_misc_check_takes_no_connection_keywords() -> None:
     checker = "MISC_CHECK {\n    misc_path /bin/true\n    connect_timeout 3\n}"
-    one(run(service(checker=checker)), "unknown keyword 'connect_timeout' in MISC_CHECK",
-        "error")
+    one(run(service(checker=checker)), "unknown keyword 'connect_timeout' in MISC_CHECK", "error")
 
 
 def test_two_dynamic_misc_checks_conflict() -> None:
@@ -782,9 +872,12 @@ def test_two_dynamic_misc_checks_conflict() -> None:
 
 # ---- UDP_CHECK, DNS_CHECK, SMTP_CHECK, PING_CHECK, FILE_CHECK, BFD_CHECK -------------------------
 
+
 def test_udp_check() -> None:
-    checker = ("UDP_CHECK {\n    payload 0a0b 0c d\n    require_reply 01Xx ff\n"
-               "    min_reply_length 2\n    max_reply_length 512\n}")
+    checker = (
+        "UDP_CHECK {\n    payload 0a0b 0c d\n    require_reply 01Xx ff\n"
+        "    min_reply_length 2\n    max_reply_length 512\n}"
+    )
     result = run(service(checker=checker))
     clean(result)
     udp = checker_of(result)
@@ -808,8 +901,7 @@ def test_udp_bad_hex_and_lengths() -> None:
     result = run(service(checker="UDP_CHECK {\n    payload 0aXX\n}"))
     diag = one(result, "'X' is not a hex digit", "error")
     assert (diag.location.line, diag.location.column) == (7, 21)
-    result = run(service(checker="UDP_CHECK {\n    min_reply_length 10\n"
-                                 "    max_reply_length 5\n}"))
+    result = run(service(checker="UDP_CHECK {\n    min_reply_length 10\n    max_reply_length 5\n}"))
     one(result, "the check will always fail", "warning")
 
 
@@ -823,10 +915,13 @@ def test_dns_check() -> None:
     assert (default.type, default.name) == ("SOA", ".")
 
 
-@pytest.mark.parametrize(("line", "needle"), [
-    ("type AXFR", "unknown DNS query type 'AXFR'"),
-    ("name a..b", "has an empty label"),
-])
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("type AXFR", "unknown DNS query type 'AXFR'"),
+        ("name a..b", "has an empty label"),
+    ],
+)
 def test_dns_check_bad_values(line: str, needle: str) -> None:
     one(run(service(checker=f"DNS_CHECK {{\n    {line}\n}}")), needle, "error")
 
@@ -854,7 +949,10 @@ def test_smtp_check_and_deprecated_hosts() -> None:
     own, _, second = checks
     assert all(isinstance(c, SmtpCheck) for c in checks)
     assert [(str(c.connect_ip), c.connect_port) for c in checks] == [
-        ("10.0.0.2", 2525), ("10.0.0.7", 2525), ("10.0.0.8", 587)]
+        ("10.0.0.2", 2525),
+        ("10.0.0.7", 2525),
+        ("10.0.0.8", 587),
+    ]
     assert own.helo_name == second.helo_name == "mail.example.com"
     assert second.bindto == IPv4Address("10.0.0.1")
 
@@ -877,28 +975,36 @@ def test_ping_check() -> None:
 
 
 def test_file_check() -> None:
-    text = ("track_file flag {\n    file /tmp/flag\n}\n"
-            + service(checker="FILE_CHECK {\n    track_file flag\n    weight -5 reverse\n}"))
+    text = "track_file flag {\n    file /tmp/flag\n}\n" + service(
+        checker="FILE_CHECK {\n    track_file flag\n    weight -5 reverse\n}"
+    )
     result = run(text)
     clean(result)
     fc = checker_of(result)
     assert fc == FileCheck(track_file="flag", weight=-5, reverse=True)
-    plain = run("track_file flag {\n    file /tmp/flag\n}\n"
-                + service(checker="FILE_CHECK {\n    track_file flag\n}"))
+    plain = run(
+        "track_file flag {\n    file /tmp/flag\n}\n"
+        + service(checker="FILE_CHECK {\n    track_file flag\n}")
+    )
     assert checker_of(plain) == FileCheck(track_file="flag")
 
 
 def test_file_check_errors() -> None:
-    one(run(service(checker="FILE_CHECK {\n    weight 2\n}")), "FILE_CHECK has no 'track_file'",
-        "error")
-    text = ("track_file flag {\n    file /tmp/flag\n}\n"
-            + service(checker="FILE_CHECK {\n    track_file flag\n    weight 2 sideways\n}"))
+    one(
+        run(service(checker="FILE_CHECK {\n    weight 2\n}")),
+        "FILE_CHECK has no 'track_file'",
+        "error",
+    )
+    text = "track_file flag {\n    file /tmp/flag\n}\n" + service(
+        checker="FILE_CHECK {\n    track_file flag\n    weight 2 sideways\n}"
+    )
     one(run(text), "unknown weight option 'sideways'", "error")
 
 
 def test_file_check_dynamic_is_accepted_without_effect() -> None:
-    text = ("track_file flag {\n    file /tmp/flag\n}\n"
-            + service(checker="FILE_CHECK {\n    track_file flag\n    dynamic\n}"))
+    text = "track_file flag {\n    file /tmp/flag\n}\n" + service(
+        checker="FILE_CHECK {\n    track_file flag\n    dynamic\n}"
+    )
     result = run(text)
     diag = one(result, "'dynamic' is accepted, has no effect", "warning")
     assert diag.location.line == 11
@@ -914,22 +1020,29 @@ def test_bfd_check_is_accepted_but_not_implemented() -> None:
 
 
 def test_checkers_keep_file_order() -> None:
-    checker = ("PING_CHECK {\n}\nTCP_CHECK {\n}\nUDP_CHECK {\n}\n")
+    checker = "PING_CHECK {\n}\nTCP_CHECK {\n}\nUDP_CHECK {\n}\n"
     kinds = [c.kind for c in rs_of(run(service(checker=checker))).checkers]
     assert kinds == ["PING_CHECK", "TCP_CHECK", "UDP_CHECK"]
 
 
 # ---- SSL block -----------------------------------------------------------------------------------
 
+
 def test_ssl_block() -> None:
-    result = run("SSL {\n    password secret\n    ca /etc/ca.pem\n"
-                 "    certificate /etc/cert.pem\n    key /etc/key.pem\n}\n")
+    result = run(
+        "SSL {\n    password secret\n    ca /etc/ca.pem\n"
+        "    certificate /etc/cert.pem\n    key /etc/key.pem\n}\n"
+    )
     clean(result)
     assert result.config is not None
     ssl = result.config.lvs.ssl
     assert ssl is not None
     assert (ssl.password, ssl.ca, ssl.certificate, ssl.key) == (
-        "secret", "/etc/ca.pem", "/etc/cert.pem", "/etc/key.pem")
+        "secret",
+        "/etc/ca.pem",
+        "/etc/cert.pem",
+        "/etc/key.pem",
+    )
 
 
 def test_ssl_block_given_twice() -> None:
@@ -980,14 +1093,17 @@ def test_virtual_server_group_entries() -> None:
     )
 
 
-@pytest.mark.parametrize(("entry", "needle", "column"), [
-    ("10.0.0.9-5 80", "is not above its start", 5),
-    ("10.0.0.1/24 80", "invalid address block", 5),
-    ("10.0.0.1 99999", "port 99999 is out of range", 14),
-    ("fwmark x", "fwmark 'x' is not an integer", 12),
-    ("fwmark 3 ipx", "unexpected 'ipx'", 14),
-    ("10.0.0.300 80", "invalid virtual server group address", 5),
-])
+@pytest.mark.parametrize(
+    ("entry", "needle", "column"),
+    [
+        ("10.0.0.9-5 80", "is not above its start", 5),
+        ("10.0.0.1/24 80", "invalid address block", 5),
+        ("10.0.0.1 99999", "port 99999 is out of range", 14),
+        ("fwmark x", "fwmark 'x' is not an integer", 12),
+        ("fwmark 3 ipx", "unexpected 'ipx'", 14),
+        ("10.0.0.300 80", "invalid virtual server group address", 5),
+    ],
+)
 def test_bad_group_entries(entry: str, needle: str, column: int) -> None:
     result = run(f"virtual_server_group G {{\n    10.0.0.1 80\n    {entry}\n}}\n")
     diag = one(result, needle, "error")
@@ -1019,12 +1135,15 @@ def test_group_service_header() -> None:
 
 
 def test_dump_labels() -> None:
-    result = run(GROUP + service(head="group G1", rs="10.0.0.2") + service(head="fwmark 2",
-                                                                          rs="10.0.0.3"))
+    result = run(
+        GROUP + service(head="group G1", rs="10.0.0.2") + service(head="fwmark 2", rs="10.0.0.3")
+    )
     assert vs_of(result, 0).dump_label() == "group G1 TCP"
     assert vs_of(result, 1).dump_label() == "fwmark 2"
     assert vs_of(result, 1).real_servers[0].dump_label() == "10.0.0.3"
     assert result.config is not None
     entries = result.config.lvs.virtual_server_groups[0].entries
-    assert [e.dump_label() for e in entries[1:3]] == ["10.0.0.5-10.0.0.9 80",
-                                                      "10.1.0.0-10.1.0.3 81"]
+    assert [e.dump_label() for e in entries[1:3]] == [
+        "10.0.0.5-10.0.0.9 80",
+        "10.1.0.0-10.1.0.3 81",
+    ]

@@ -20,8 +20,11 @@ def run(text: str) -> LoadResult:
 
 
 def found(result: LoadResult, needle: str, severity: str | None = None) -> list[Diagnostic]:
-    return [d for d in result.diagnostics if needle in d.message
-            and (severity is None or d.severity == severity)]
+    return [
+        d
+        for d in result.diagnostics
+        if needle in d.message and (severity is None or d.severity == severity)
+    ]
 
 
 def one(result: LoadResult, needle: str, severity: str | None = None) -> Diagnostic:
@@ -47,11 +50,13 @@ def vs(head: str, body: str, method: str = "NAT", protocol: str = "TCP") -> str:
     """A virtual_server block; ``body`` is indented by 4 spaces (lines 5 and on)."""
     lines = "".join("    " + line + "\n" for line in textwrap.dedent(body).splitlines())
     proto = f"    protocol {protocol}\n" if protocol else ""
-    return (f"virtual_server {head} {{\n    lvs_sched rr\n    lvs_method {method}\n{proto}"
-            f"{lines}}}\n")
+    return (
+        f"virtual_server {head} {{\n    lvs_sched rr\n    lvs_method {method}\n{proto}{lines}}}\n"
+    )
 
 
 # ---- real server ports ---------------------------------------------------------------------------
+
 
 def test_nat_real_server_keeps_its_own_port() -> None:
     result = run(vs("10.0.0.1 80", "real_server 10.0.0.2 8080 {\n}\nreal_server 10.0.0.3 {\n}"))
@@ -60,10 +65,12 @@ def test_nat_real_server_keeps_its_own_port() -> None:
 
 
 def test_dr_real_server_with_another_port_is_reset() -> None:
-    result = run(vs("10.0.0.1 80", "real_server 10.0.0.2 8080 {\n}\nreal_server 10.0.0.3 {\n}",
-                    method="DR"))
-    diag = one(result, "the real server port 8080 differs from the virtual server port 80",
-               "warning")
+    result = run(
+        vs("10.0.0.1 80", "real_server 10.0.0.2 8080 {\n}\nreal_server 10.0.0.3 {\n}", method="DR")
+    )
+    diag = one(
+        result, "the real server port 8080 differs from the virtual server port 80", "warning"
+    )
     assert (diag.location.line, diag.location.column) == (5, 26)
     assert diag.hint == "use port 80, or lvs_method NAT"
     assert rs_ports(result) == [("10.0.0.2", 80), ("10.0.0.3", 80)]
@@ -78,16 +85,23 @@ def test_real_server_method_decides_the_port_rule() -> None:
 
 
 def test_fwmark_non_nat_real_server_ports_are_cleared() -> None:
-    result = run(vs("fwmark 5", "real_server 10.0.0.2 80 {\n}\nreal_server 10.0.0.3 {\n}",
-                    method="DR", protocol=""))
+    result = run(
+        vs(
+            "fwmark 5",
+            "real_server 10.0.0.2 80 {\n}\nreal_server 10.0.0.3 {\n}",
+            method="DR",
+            protocol="",
+        )
+    )
     diag = one(result, "port is ignored for a fwmark service that uses DR", "warning")
     assert (diag.location.line, diag.location.column) == (4, 26)
     assert rs_ports(result) == [("10.0.0.2", 0), ("10.0.0.3", 0)]
 
 
 def test_fwmark_nat_real_server_ports_are_kept() -> None:
-    result = run(vs("fwmark 5", "real_server 10.0.0.2 8080 {\n}\nreal_server 10.0.0.3 {\n}",
-                    protocol=""))
+    result = run(
+        vs("fwmark 5", "real_server 10.0.0.2 8080 {\n}\nreal_server 10.0.0.3 {\n}", protocol="")
+    )
     clean(result)
     assert rs_ports(result) == [("10.0.0.2", 8080), ("10.0.0.3", 0)]
 
@@ -99,10 +113,18 @@ def test_sorry_server_follows_the_port_rules() -> None:
     assert (diag.location.line, diag.location.column) == (5, 27)
     sorry = servers(result)[0].sorry_server
     assert sorry is not None
-    assert (sorry.address, sorry.port, sorry.lvs_method.method) == (IPv4Address("10.0.0.9"),
-                                                                   80, "DR")
-    nat = run(vs("10.0.0.1 80", "sorry_server 10.0.0.9\n"
-                 "sorry_server_lvs_method TUN\nsorry_server_inhibit\nreal_server 10.0.0.2 {\n}"))
+    assert (sorry.address, sorry.port, sorry.lvs_method.method) == (
+        IPv4Address("10.0.0.9"),
+        80,
+        "DR",
+    )
+    nat = run(
+        vs(
+            "10.0.0.1 80",
+            "sorry_server 10.0.0.9\n"
+            "sorry_server_lvs_method TUN\nsorry_server_inhibit\nreal_server 10.0.0.2 {\n}",
+        )
+    )
     clean(nat)
     sorry = servers(nat)[0].sorry_server
     assert sorry is not None
@@ -116,6 +138,7 @@ def test_sorry_server_options_without_sorry_server() -> None:
 
 
 # ---- address families ----------------------------------------------------------------------------
+
 
 def test_real_server_of_another_family_is_dropped_unless_tunnelled() -> None:
     body = "real_server ae00::2 80 {\n}\nreal_server 10.0.0.2 80 {\n}"
@@ -139,6 +162,7 @@ def test_fwmark_family_comes_from_the_first_real_server() -> None:
 
 
 # ---- duplicates and empty services ---------------------------------------------------------------
+
 
 def test_duplicate_real_server_is_an_error_at_the_second() -> None:
     body = "real_server 10.0.0.2 80 {\n    weight 2\n}\nreal_server 10.0.0.2 80 {\n}"
@@ -166,8 +190,9 @@ def test_virtual_server_without_real_servers_is_left_out() -> None:
 
 
 def test_duplicate_virtual_server_is_an_error_at_the_second() -> None:
-    text = (vs("10.0.0.1 80", "real_server 10.0.0.2 {\n}")
-            + vs("10.0.0.1 80", "real_server 10.0.0.3 {\n}"))
+    text = vs("10.0.0.1 80", "real_server 10.0.0.2 {\n}") + vs(
+        "10.0.0.1 80", "real_server 10.0.0.3 {\n}"
+    )
     result = run(text)
     diag = one(result, "virtual_server 10.0.0.1 80 TCP is already defined at line 1", "error")
     assert (diag.location.line, diag.location.column) == (8, 16)
@@ -177,19 +202,23 @@ def test_duplicate_virtual_server_is_an_error_at_the_second() -> None:
 
 
 def test_duplicate_fwmark_service() -> None:
-    text = (vs("fwmark 3", "real_server 10.0.0.2 {\n}", protocol="")
-            + vs("fwmark 3", "real_server 10.0.0.3 {\n}", protocol=""))
+    text = vs("fwmark 3", "real_server 10.0.0.2 {\n}", protocol="") + vs(
+        "fwmark 3", "real_server 10.0.0.3 {\n}", protocol=""
+    )
     one(run(text), "virtual_server fwmark 3 is already defined", "error")
 
 
 # ---- quorum and hysteresis ----------------------------------------------------------------------
 
+
 def test_quorum_is_clamped_to_the_total_weight() -> None:
-    body = ("quorum 5\nhysteresis 1\nreal_server 10.0.0.2 {\n    weight 2\n}\n"
-            "real_server 10.0.0.3 {\n}")
+    body = (
+        "quorum 5\nhysteresis 1\nreal_server 10.0.0.2 {\n    weight 2\n}\nreal_server 10.0.0.3 {\n}"
+    )
     result = run(vs("10.0.0.1 80", body))
-    diag = one(result, "quorum 5 exceeds the total weight of the real servers (3); reduced to 3",
-               "warning")
+    diag = one(
+        result, "quorum 5 exceeds the total weight of the real servers (3); reduced to 3", "warning"
+    )
     assert (diag.location.line, diag.location.column) == (5, 5)
     assert servers(result)[0].quorum == 3
     clean(run(vs("10.0.0.1 80", body.replace("quorum 5", "quorum 3"))))
@@ -213,17 +242,21 @@ def test_quorum_counts_the_vs_default_weight() -> None:
 
 # ---- sorry server equal to a real server ---------------------------------------------------------
 
+
 def test_sorry_server_equal_to_a_real_server_needs_the_same_inhibit() -> None:
-    body = ("sorry_server 10.0.0.2 80\nsorry_server_inhibit\n"
-            "real_server 10.0.0.2 80 {\n}\nreal_server 10.0.0.3 80 {\n}")
+    body = (
+        "sorry_server 10.0.0.2 80\nsorry_server_inhibit\n"
+        "real_server 10.0.0.2 80 {\n}\nreal_server 10.0.0.3 80 {\n}"
+    )
     result = run(vs("10.0.0.1 80", body))
     diag = one(result, "the sorry server is also real server 10.0.0.2 port 80", "error")
     assert (diag.location.line, diag.location.column) == (5, 18)
     sorry = servers(result)[0].sorry_server
     assert sorry is not None
     assert sorry.inhibit is False  # keepalived makes it follow the real server
-    same = body.replace("real_server 10.0.0.2 80 {\n}", "real_server 10.0.0.2 80 {\n"
-                        "    inhibit_on_failure\n}")
+    same = body.replace(
+        "real_server 10.0.0.2 80 {\n}", "real_server 10.0.0.2 80 {\n    inhibit_on_failure\n}"
+    )
     clean(run(vs("10.0.0.1 80", same)))
 
 
@@ -259,8 +292,7 @@ def test_group_reference_to_a_defined_group() -> None:
 
 def test_undefined_group_is_an_error_with_did_you_mean() -> None:
     result = run(GROUPS + vs("group WEBB", "real_server 10.0.1.1 80 {\n}"))
-    diag = one(result, "virtual_server group 'WEBB': no virtual_server_group of that name",
-               "error")
+    diag = one(result, "virtual_server group 'WEBB': no virtual_server_group of that name", "error")
     assert (diag.location.line, diag.location.column) == (8, 22)
     assert diag.hint == "did you mean 'WEB'?"
     assert servers(result) == ()
@@ -281,8 +313,9 @@ def test_duplicate_group_name() -> None:
 
 def test_group_service_protocol_rules() -> None:
     no_protocol = run(GROUPS + vs("group WEB", "real_server 10.0.1.1 80 {\n}", protocol=""))
-    diag = one(no_protocol, "virtual_server group WEB: no protocol set - defaulting to UDP",
-               "warning")
+    diag = one(
+        no_protocol, "virtual_server group WEB: no protocol set - defaulting to UDP", "warning"
+    )
     assert diag.location.line == 8
     assert servers(no_protocol)[0].protocol == "UDP"
     marks = run(GROUPS + vs("group MARKS", "real_server 10.0.1.1 {\n}"))
@@ -292,8 +325,7 @@ def test_group_service_protocol_rules() -> None:
 
 
 def test_group_with_fwmarks_clears_ha_suspend() -> None:
-    result = run(GROUPS + vs("group MARKS", "ha_suspend\nreal_server 10.0.1.1 {\n}",
-                             protocol=""))
+    result = run(GROUPS + vs("group MARKS", "ha_suspend\nreal_server 10.0.1.1 {\n}", protocol=""))
     diag = one(result, "ha_suspend cannot be used with fwmark entries", "warning")
     assert diag.location.line == 11
     assert servers(result)[0].ha_suspend is False
@@ -326,8 +358,10 @@ TRACK = "track_file flag {\n    file /run/flag\n}\n"
 
 
 def file_check(name: str) -> str:
-    return vs("10.0.0.1 80", f"real_server 10.0.0.2 {{\n    FILE_CHECK {{\n"
-                             f"        track_file {name}\n    }}\n}}")
+    return vs(
+        "10.0.0.1 80",
+        f"real_server 10.0.0.2 {{\n    FILE_CHECK {{\n        track_file {name}\n    }}\n}}",
+    )
 
 
 def test_file_check_refers_to_a_defined_track_file() -> None:
@@ -354,18 +388,25 @@ def test_bfd_check_refers_to_a_bfd_instance() -> None:
 
 # ---- a larger configuration ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("count", [50])
 def test_many_services_keep_their_order(count: int) -> None:
-    text = "".join(vs(f"10.0.{i // 250}.{i % 250 + 1} 80",
-                      "\n".join(f"real_server 192.168.{i % 250}.{r + 1} 80 {{\n"
-                                "    weight 1\n    TCP_CHECK {\n        connect_timeout 3\n"
-                                "    }\n}" for r in range(10)))
-                   for i in range(count))
+    text = "".join(
+        vs(
+            f"10.0.{i // 250}.{i % 250 + 1} 80",
+            "\n".join(
+                f"real_server 192.168.{i % 250}.{r + 1} 80 {{\n"
+                "    weight 1\n    TCP_CHECK {\n        connect_timeout 3\n"
+                "    }\n}"
+                for r in range(10)
+            ),
+        )
+        for i in range(count)
+    )
     result = run(text)
     clean(result)
     got: list[Any] = [s.service for s in servers(result)]
-    assert [str(s.address) for s in got] == [f"10.0.{i // 250}.{i % 250 + 1}"
-                                             for i in range(count)]
+    assert [str(s.address) for s in got] == [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(count)]
     assert all(len(s.real_servers) == 10 for s in servers(result))
 
 

@@ -95,6 +95,7 @@ def points_at(d: Diagnostic, line: int, token: str) -> None:
 
 # ---- seeds ------------------------------------------------------------------------------------
 
+
 def test_seed_invalid_state_keeps_backup() -> None:
     result = load(str(SEEDS / "002-dr-tutorial-backup.conf"))
     d = one(result.diagnostics, "invalid state", "error")
@@ -109,8 +110,9 @@ def test_seed_invalid_state_keeps_backup() -> None:
 def test_seed_auth_pass_truncated() -> None:
     result = load(str(SEEDS / "002-dr-tutorial-master.conf"))
     d = one(result.diagnostics, "auth_pass truncated", "warning")
-    assert d.message == ("auth_pass truncated to 8 characters ('mot_de_p'), as VRRPv2 PASS"
-                         " allows 8")
+    assert d.message == (
+        "auth_pass truncated to 8 characters ('mot_de_p'), as VRRPv2 PASS allows 8"
+    )
     assert loc(d) == (20, 19)
     assert result.config is not None
     vi = result.config.vrrp.vrrp_instances[0]
@@ -145,13 +147,20 @@ def test_seed_invalid_vip_points_at_address() -> None:
 
 
 _SAMPLE_VRRP_ERRORS = {
-    "keepalived.conf.vrrp.lvs_syncd": {"has no group block", "unknown keyword 'VI_2'",
-                                       "unknown keyword 'VI_3'"},
-    "keepalived.conf.vrrp.rules": {"'192.168.100./24' is not a valid IP address",
-                                   "'192.168.200./24' is not a valid IP address"},
+    "keepalived.conf.vrrp.lvs_syncd": {
+        "has no group block",
+        "unknown keyword 'VI_2'",
+        "unknown keyword 'VI_3'",
+    },
+    "keepalived.conf.vrrp.rules": {
+        "'192.168.100./24' is not a valid IP address",
+        "'192.168.200./24' is not a valid IP address",
+    },
 }
-_VRRP_SAMPLES = [*sorted(p.name for p in SAMPLES.glob("keepalived.conf.vrrp*")),
-                 "keepalived.conf.track_interface"]
+_VRRP_SAMPLES = [
+    *sorted(p.name for p in SAMPLES.glob("keepalived.conf.vrrp*")),
+    "keepalived.conf.track_interface",
+]
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="Debian keepalived samples not installed")
@@ -159,8 +168,13 @@ _VRRP_SAMPLES = [*sorted(p.name for p in SAMPLES.glob("keepalived.conf.vrrp*")),
 def test_debian_samples_vrrp_part(name: str) -> None:
     result = load(str(SAMPLES / name))
     expected = _SAMPLE_VRRP_ERRORS.get(name, set())
-    errors = [d.message for d in result.diagnostics if d.severity == "error"
-              and "virtual_server" not in d.message and "real_server" not in d.message]
+    errors = [
+        d.message
+        for d in result.diagnostics
+        if d.severity == "error"
+        and "virtual_server" not in d.message
+        and "real_server" not in d.message
+    ]
     assert len(errors) == len(expected), errors
     for needle in expected:
         assert any(needle in m for m in errors), (needle, errors)
@@ -176,14 +190,18 @@ def test_seeds_build(path: Path) -> None:
 
 # ---- state, priority, VRID, timers ----------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "state", "priority"), [
-    ("state MASTER", "MASTER", 255),
-    ("state BACKUP", "BACKUP", 100),
-    ("priority 255", "MASTER", 255),
-    ("priority 150", "BACKUP", 150),
-    ("", "BACKUP", 100),
-    ("state MASTER\npriority 150", "MASTER", 150),
-])
+
+@pytest.mark.parametrize(
+    ("body", "state", "priority"),
+    [
+        ("state MASTER", "MASTER", 255),
+        ("state BACKUP", "BACKUP", 100),
+        ("priority 255", "MASTER", 255),
+        ("priority 150", "BACKUP", 150),
+        ("", "BACKUP", 100),
+        ("state MASTER\npriority 150", "MASTER", 150),
+    ],
+)
 def test_state_and_priority_derive(body: str, state: str, priority: int) -> None:
     vi = inst_of(body)
     assert (vi.state, vi.priority) == (state, priority)
@@ -257,6 +275,7 @@ def test_effective_helpers() -> None:
 
 # ---- preemption -------------------------------------------------------------------------------
 
+
 def test_nopreempt_with_master_is_cleared() -> None:
     text = instance("state MASTER\npriority 150\nnopreempt")
     d = one(diags(text), "nopreempt has no effect with state MASTER", "error")
@@ -279,10 +298,13 @@ def test_nopreempt_with_backup_is_kept() -> None:
     assert vrrp_of(text).vrrp_instances[0].nopreempt
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ("state MASTER\npriority 100\npreempt_delay 10", "state MASTER"),
-    ("state BACKUP\nnopreempt\npreempt_delay 10", "nopreempt"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("state MASTER\npriority 100\npreempt_delay 10", "state MASTER"),
+        ("state BACKUP\nnopreempt\npreempt_delay 10", "nopreempt"),
+    ],
+)
 def test_preempt_delay_cleared(body: str, reason: str) -> None:
     text = instance(body)
     one(diags(text), f"preempt_delay has no effect with {reason}", "warning")
@@ -296,11 +318,15 @@ def test_preempt_delay_kept_and_ranged() -> None:
 
 # ---- deprecated and not implemented -----------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "hint_part"), [
-    ("native_ipv6\nvirtual_ipaddress { fe80::1 }", "address family comes from the addresses"),
-    ("preempt", "preemption is the default"),
-    ("vmac_garp_intvl 10", "garp_extra_if"),
-])
+
+@pytest.mark.parametrize(
+    ("body", "hint_part"),
+    [
+        ("native_ipv6\nvirtual_ipaddress { fe80::1 }", "address family comes from the addresses"),
+        ("preempt", "preemption is the default"),
+        ("vmac_garp_intvl 10", "garp_extra_if"),
+    ],
+)
 def test_deprecated_instance_keywords(body: str, hint_part: str) -> None:
     d = one(diags(instance(body)), "is deprecated", "warning")
     assert d.hint is not None
@@ -313,24 +339,30 @@ def test_native_ipv6_sets_family() -> None:
     one(found, "native_ipv6 conflicts with the IPv4 addresses", "error")
 
 
-@pytest.mark.parametrize("body", [
-    "track_bfd { b1 }",
-    "auth_hmac {\n  key 1 hex:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
-    "  mode enforce\n}",
-    "use_ipvlan ipvl0 bridge",
-    "kernel_rx_buf_size 65536",
-    "debug 2",
-    "linkbeat_use_polling",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "track_bfd { b1 }",
+        "auth_hmac {\n  key 1 hex:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+        "  mode enforce\n}",
+        "use_ipvlan ipvl0 bridge",
+        "kernel_rx_buf_size 65536",
+        "debug 2",
+        "linkbeat_use_polling",
+    ],
+)
 def test_not_implemented_instance_keywords(body: str) -> None:
     d = one(diags(instance(body)), "is accepted, not implemented yet", "warning")
     assert d.message.startswith(f"'{body.split()[0]}'")
 
 
-@pytest.mark.parametrize("text", [
-    "bfd_instance b1 {\n neighbor_ip 192.0.2.9\n}\n",
-    "linkbeat_interfaces {\n eth0 MII\n}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bfd_instance b1 {\n neighbor_ip 192.0.2.9\n}\n",
+        "linkbeat_interfaces {\n eth0 MII\n}\n",
+    ],
+)
 def test_not_implemented_top_blocks(text: str) -> None:
     one(diags(text), "is accepted, not implemented yet", "warning")
 
@@ -342,6 +374,7 @@ def test_lvs_sync_daemon_interface_hint_names_instance() -> None:
 
 
 # ---- virtual_ipaddress ------------------------------------------------------------------------
+
 
 def test_vip_full_syntax() -> None:
     vi = inst_of("""
@@ -357,8 +390,12 @@ def test_vip_full_syntax() -> None:
     """)
     a, b, c, d, e, f = vi.virtual_ipaddress
     assert a.address == ipaddress.ip_interface("192.0.2.10/32")
-    assert (b.brd, b.dev, b.scope, b.label) == (ipaddress.ip_address("192.0.2.255"), "eth1",
-                                                253, "eth1:vip")
+    assert (b.brd, b.dev, b.scope, b.label) == (
+        ipaddress.ip_address("192.0.2.255"),
+        "eth1",
+        253,
+        "eth1:vip",
+    )
     assert c.brd == ipaddress.ip_address("192.0.2.255")
     assert d.brd == ipaddress.ip_address("192.0.2.0")
     assert e.peer == ipaddress.ip_address("192.0.2.99")
@@ -372,8 +409,7 @@ def test_vip_full_syntax() -> None:
     assert f.use_vmac
     assert f.preferred_lft == 2**32 - 1
     # the IPv6 address is the other family: dropped (see below); excluded keeps it
-    vi = inst_of("virtual_ipaddress_excluded {\n 2001:db8::1/64 preferred_lft 60\n"
-                 " 192.0.2.7\n}")
+    vi = inst_of("virtual_ipaddress_excluded {\n 2001:db8::1/64 preferred_lft 60\n 192.0.2.7\n}")
     assert [v.family for v in vi.virtual_ipaddress_excluded] == [6, 4]
     assert vi.virtual_ipaddress_excluded[0].preferred_lft == 60
 
@@ -383,13 +419,16 @@ def test_vip_default_prefix_v6() -> None:
     assert vi.virtual_ipaddress[0].address.network.prefixlen == 128
 
 
-@pytest.mark.parametrize(("line", "message", "token"), [
-    ("192.0.2.300/24", "'192.0.2.300/24' is not a valid IP address", "192"),
-    ("192.0.2.3 brd 192.0.2.256", "'192.0.2.256' is not a valid IP address", "192.0.2.256"),
-    ("192.0.2.3 brd ::1", "'::1' is not an IPv4 address", "::1"),
-    ("2001:db8::3 brd +", "IPv6 addresses have no broadcast address", "brd"),
-    ("192.0.2.3 dev", "'dev' needs a value", "dev"),
-])
+@pytest.mark.parametrize(
+    ("line", "message", "token"),
+    [
+        ("192.0.2.300/24", "'192.0.2.300/24' is not a valid IP address", "192"),
+        ("192.0.2.3 brd 192.0.2.256", "'192.0.2.256' is not a valid IP address", "192.0.2.256"),
+        ("192.0.2.3 brd ::1", "'::1' is not an IPv4 address", "::1"),
+        ("2001:db8::3 brd +", "IPv6 addresses have no broadcast address", "brd"),
+        ("192.0.2.3 dev", "'dev' needs a value", "dev"),
+    ],
+)
 def test_vip_errors_drop_the_address(line: str, message: str, token: str) -> None:
     text = instance(f"virtual_ipaddress {{\n    {line}\n}}", name="X")
     d = one(diags(text), message, "error")
@@ -397,14 +436,20 @@ def test_vip_errors_drop_the_address(line: str, message: str, token: str) -> Non
     assert vrrp_of(text).vrrp_instances[0].virtual_ipaddress == ()
 
 
-@pytest.mark.parametrize(("line", "message", "token"), [
-    ("192.0.2.3 peer 192.0.2.x", "'192.0.2.x' is not a valid IP address; peer ignored",
-     "192.0.2.x"),
-    ("192.0.2.3 nodad", "unknown address option 'nodad'", "nodad"),
-    ("192.0.2.3/33", "prefix length 33 is out of range", "192"),
-    ("192.0.2.3/31 brd +", "too long for a broadcast address", "+"),
-    ("192.0.2.3 track_group TG", "unknown address option 'track_group'", "track_group"),
-])
+@pytest.mark.parametrize(
+    ("line", "message", "token"),
+    [
+        (
+            "192.0.2.3 peer 192.0.2.x",
+            "'192.0.2.x' is not a valid IP address; peer ignored",
+            "192.0.2.x",
+        ),
+        ("192.0.2.3 nodad", "unknown address option 'nodad'", "nodad"),
+        ("192.0.2.3/33", "prefix length 33 is out of range", "192"),
+        ("192.0.2.3/31 brd +", "too long for a broadcast address", "+"),
+        ("192.0.2.3 track_group TG", "unknown address option 'track_group'", "track_group"),
+    ],
+)
 def test_vip_errors_keep_the_address(line: str, message: str, token: str) -> None:
     text = instance(f"virtual_ipaddress {{\n    {line}\n}}", name="X")
     d = one(diags(text), message, "error")
@@ -436,8 +481,10 @@ def test_vip_family_mismatch_dropped() -> None:
 
 
 def test_family_from_first_address_statement() -> None:
-    text = instance("unicast_src_ip 2001:db8::10\nunicast_peer { 2001:db8::11 }\n"
-                    "virtual_ipaddress { 192.0.2.1 }")
+    text = instance(
+        "unicast_src_ip 2001:db8::10\nunicast_peer { 2001:db8::11 }\n"
+        "virtual_ipaddress { 192.0.2.1 }"
+    )
     found = diags(text)
     one(found, "'192.0.2.1/32' is IPv4 but vrrp_instance VI_1 is IPv6", "error")
     vi = vrrp_of(text).vrrp_instances[0]
@@ -454,6 +501,7 @@ def test_too_many_vips_move_to_excluded() -> None:
 
 
 # ---- unicast, addressing, interface -----------------------------------------------------------
+
 
 def test_unicast_peers() -> None:
     text = instance("""
@@ -474,14 +522,22 @@ def test_unicast_peers() -> None:
     assert vi.unicast_ttl == 10
     assert vi.src_ip == ipaddress.ip_address("192.0.2.5")
     assert [(str(p.address), p.min_ttl, p.max_ttl) for p in vi.unicast_peers] == [
-        ("192.0.2.6", 250, 255), ("192.0.2.7", None, None)]
+        ("192.0.2.6", 250, 255),
+        ("192.0.2.7", None, None),
+    ]
 
 
 def test_unicast_peer_ttl_errors() -> None:
-    one(diags(instance("unicast_peer {\n 192.0.2.6 min_ttl 256\n}")),
-        "min_ttl 256 is out of range", "error")
-    one(diags(instance("unicast_peer {\n 192.0.2.6 min_ttl 9 max_ttl 8\n}")),
-        "min_ttl 9 is above max_ttl 8", "error")
+    one(
+        diags(instance("unicast_peer {\n 192.0.2.6 min_ttl 256\n}")),
+        "min_ttl 256 is out of range",
+        "error",
+    )
+    one(
+        diags(instance("unicast_peer {\n 192.0.2.6 min_ttl 9 max_ttl 8\n}")),
+        "min_ttl 9 is above max_ttl 8",
+        "error",
+    )
     one(diags(instance("unicast_peer {\n 192.0.2.6 ttl 9\n}")), "unexpected 'ttl'", "error")
 
 
@@ -500,8 +556,9 @@ def test_mcast_src_is_not_unicast() -> None:
     assert not vi.unicast
 
 
-@pytest.mark.parametrize("flag_", ["unicast_fault_no_peer", "check_unicast_src",
-                                   "old_unicast_checksum"])
+@pytest.mark.parametrize(
+    "flag_", ["unicast_fault_no_peer", "check_unicast_src", "old_unicast_checksum"]
+)
 def test_unicast_keywords_flag_unicast(flag_: str) -> None:
     assert inst_of(flag_).unicast
 
@@ -509,8 +566,9 @@ def test_unicast_keywords_flag_unicast(flag_: str) -> None:
 def test_old_unicast_checksum() -> None:
     assert inst_of("old_unicast_checksum").old_unicast_checksum == "config"
     assert inst_of("old_unicast_checksum never").old_unicast_checksum == "never"
-    one(diags(instance("old_unicast_checksum always")), "unknown old_unicast_checksum mode",
-        "error")
+    one(
+        diags(instance("old_unicast_checksum always")), "unknown old_unicast_checksum mode", "error"
+    )
 
 
 def test_missing_interface() -> None:
@@ -522,8 +580,9 @@ def test_missing_interface() -> None:
     vi = inst_of("unicast_src_ip 192.0.2.5\nunicast_peer { 192.0.2.6 }")
     assert vi.interface is None
     assert vi.unicast
-    found = diags(instance("unicast_src_ip fe80::5\nunicast_peer { fe80::6 }\n"
-                           "virtual_ipaddress { fe80::1 }"))
+    found = diags(
+        instance("unicast_src_ip fe80::5\nunicast_peer { fe80::6 }\nvirtual_ipaddress { fe80::1 }")
+    )
     one(found, "has no interface and a link-local source address", "error")
 
 
@@ -533,8 +592,10 @@ def test_vrf_with_interface() -> None:
     assert vrrp_of(text).vrrp_instances[0].vrf is None
 
 
-@pytest.mark.parametrize(("word", "ok"), [
-    ("224.0.0.20", True), ("192.0.2.1", False), ("ff02::20", True), ("ff05::20", False)])
+@pytest.mark.parametrize(
+    ("word", "ok"),
+    [("224.0.0.20", True), ("192.0.2.1", False), ("ff02::20", True), ("ff05::20", False)],
+)
 def test_mcast_dst_ip(word: str, ok: bool) -> None:
     vip = "fe80::1" if ":" in word else "192.0.2.1"
     found = diags(instance(f"mcast_dst_ip {word}\nvirtual_ipaddress {{ {vip} }}"))
@@ -550,8 +611,10 @@ def test_own_interface_not_tracked() -> None:
 
 # ---- trackers in instances --------------------------------------------------------------------
 
+
 def test_track_refs() -> None:
-    vi = inst_of("""
+    vi = inst_of(
+        """
         track_interface { eth1 weight -253 reverse }
         track_script {
             chk
@@ -559,8 +622,10 @@ def test_track_refs() -> None:
         }
         track_file { f1 weight -254 }
         track_process { p1 weight 254 reverse }
-    """, extra="vrrp_script chk { script /bin/true }\nvrrp_script chk2 { script /bin/true }\n"
-              "track_file f1 { file /tmp/f }\nvrrp_track_process p1 { process sshd }\n")
+    """,
+        extra="vrrp_script chk { script /bin/true }\nvrrp_script chk2 { script /bin/true }\n"
+        "track_file f1 { file /tmp/f }\nvrrp_track_process p1 { process sshd }\n",
+    )
     assert vi.track_interfaces == (TrackRef("eth1", -253, True),)
     assert vi.track_scripts == (TrackRef("chk"), TrackRef("chk2", 10, False))
     assert vi.track_files == (TrackRef("f1", -254),)
@@ -568,21 +633,30 @@ def test_track_refs() -> None:
 
 
 def test_track_script_254_is_clamped() -> None:
-    text = instance("track_script {\n chk weight -254\n}",
-                    extra="vrrp_script chk { script /bin/true }\n")
+    text = instance(
+        "track_script {\n chk weight -254\n}", extra="vrrp_script chk { script /bin/true }\n"
+    )
     d = one(diags(text), "weight -254 is out of range -253..253; using -253", "warning")
     points_at(d, 7, "-254")
     assert vrrp_of(text).vrrp_instances[0].track_scripts == (TrackRef("chk", -253),)
 
 
-@pytest.mark.parametrize(("block", "weight"), [
-    ("track_interface", 254), ("track_script", 255), ("track_file", 255),
-    ("track_process", -255), ("track_bfd", 254)])
+@pytest.mark.parametrize(
+    ("block", "weight"),
+    [
+        ("track_interface", 254),
+        ("track_script", 255),
+        ("track_file", 255),
+        ("track_process", -255),
+        ("track_bfd", 254),
+    ],
+)
 def test_track_weight_out_of_range(block: str, weight: int) -> None:
     text = instance(f"{block} {{\n x weight {weight}\n}}")
     d = one(diags(text), f"weight {weight} is out of range", "error")
-    assert ("weight is ignored" if block == "track_interface" else "own weight is used") in \
-        d.message
+    assert (
+        "weight is ignored" if block == "track_interface" else "own weight is used"
+    ) in d.message
     points_at(d, 6, str(weight))
 
 
@@ -592,6 +666,7 @@ def test_track_ref_syntax_error() -> None:
 
 
 # ---- notify, flags, vmac, garp ------------------------------------------------------------------
+
 
 def test_notify_scripts() -> None:
     vi = inst_of("""
@@ -676,34 +751,44 @@ def test_garp_settings() -> None:
     one(diags(text), "garp_master_repeat must be at least 1; using 1", "warning")
     vi = vrrp_of(text).vrrp_instances[0]
     assert (vi.garp_master_delay, vi.garp_master_repeat, vi.garp_master_refresh) == (3, 1, 60)
-    assert (vi.garp_master_refresh_repeat, vi.garp_lower_prio_delay,
-            vi.garp_lower_prio_repeat) == (2, 1, 0)
+    assert (vi.garp_master_refresh_repeat, vi.garp_lower_prio_delay, vi.garp_lower_prio_repeat) == (
+        2,
+        1,
+        0,
+    )
     assert vi.garp_extra_if is not None
     assert (vi.garp_extra_if.delay, vi.garp_extra_if.all) == (30, True)
-    one(diags(instance("garp_extra_if all")), "'garp_extra_if' needs a number of seconds",
-        "error")
+    one(diags(instance("garp_extra_if all")), "'garp_extra_if' needs a number of seconds", "error")
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ("", UseVmac()),
-    ("vrrp51", UseVmac(name="vrrp51")),
-    ("name vrrp51 02:00:00:00:00:05 netlink_notify_msg group 3",
-     UseVmac(name="vrrp51", mac="02:00:00:00:00:05", netlink_notify_msg=True, group="3")),
-    ("02:11:22:33:44", UseVmac(mac="02:11:22:33:44")),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("", UseVmac()),
+        ("vrrp51", UseVmac(name="vrrp51")),
+        (
+            "name vrrp51 02:00:00:00:00:05 netlink_notify_msg group 3",
+            UseVmac(name="vrrp51", mac="02:00:00:00:00:05", netlink_notify_msg=True, group="3"),
+        ),
+        ("02:11:22:33:44", UseVmac(mac="02:11:22:33:44")),
+    ],
+)
 def test_use_vmac(args: str, expected: UseVmac) -> None:
     vi = inst_of(f"use_vmac {args}".strip() + "\nuse_vmac_addr")
     assert vi.use_vmac == expected
     assert vi.use_vmac_addr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ("01:00:00:00:00:05", "is a multicast MAC address"),
-    ("00:00:5e:00:01:05", "is an RFC 5798 virtual MAC"),
-    ("zz:00:00:00:00:05", "is not a MAC address"),
-    ("averyveryverylongname", "is not a valid interface name"),
-    ("a b", "VMAC interface name already given"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("01:00:00:00:00:05", "is a multicast MAC address"),
+        ("00:00:5e:00:01:05", "is an RFC 5798 virtual MAC"),
+        ("zz:00:00:00:00:05", "is not a MAC address"),
+        ("averyveryverylongname", "is not a valid interface name"),
+        ("a b", "VMAC interface name already given"),
+    ],
+)
 def test_use_vmac_errors(args: str, message: str) -> None:
     text = instance(f"use_vmac {args}")
     d = one(diags(text), message, "error")
@@ -722,23 +807,34 @@ def test_vmac_xmit_base_rules() -> None:
 
 # ---- authentication -------------------------------------------------------------------------
 
+
 def test_authentication_variants() -> None:
-    assert inst_of("authentication {\n auth_type AH\n auth_pass k\n}").authentication == \
-        Authentication("AH", "k")
+    assert inst_of(
+        "authentication {\n auth_type AH\n auth_pass k\n}"
+    ).authentication == Authentication("AH", "k")
     text = instance("authentication {\n auth_pass secret\n}")
     one(diags(text), "authentication has no auth_type", "warning")
     assert vrrp_of(text).vrrp_instances[0].authentication is None
-    one(diags(instance("authentication {\n auth_type PASS\n}")),
-        "authentication has no auth_pass", "error")
-    d = one(diags(instance("authentication {\n auth_type pass\n auth_pass x\n}")),
-            "unknown auth_type 'pass'", "error")
+    one(
+        diags(instance("authentication {\n auth_type PASS\n}")),
+        "authentication has no auth_pass",
+        "error",
+    )
+    d = one(
+        diags(instance("authentication {\n auth_type pass\n auth_pass x\n}")),
+        "unknown auth_type 'pass'",
+        "error",
+    )
     assert d.hint == "did you mean 'PASS'?"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("version 3", "authentication is ignored with VRRP version 3"),
-    ("virtual_ipaddress { fe80::1 }", "authentication is ignored for IPv6 instances"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("version 3", "authentication is ignored with VRRP version 3"),
+        ("virtual_ipaddress { fe80::1 }", "authentication is ignored for IPv6 instances"),
+    ],
+)
 def test_authentication_ignored(body: str, message: str) -> None:
     text = instance(body + "\nauthentication {\n auth_type PASS\n auth_pass x\n}")
     one(diags(text), message, "warning")
@@ -746,13 +842,13 @@ def test_authentication_ignored(body: str, message: str) -> None:
 
 
 def test_ah_with_initial_master() -> None:
-    text = instance("state MASTER\npriority 100\n"
-                    "authentication {\n auth_type AH\n auth_pass x\n}")
+    text = instance("state MASTER\npriority 100\nauthentication {\n auth_type AH\n auth_pass x\n}")
     one(diags(text), "initial state MASTER does not work with AH", "error")
     assert vrrp_of(text).vrrp_instances[0].state == "BACKUP"
 
 
 # ---- routes -------------------------------------------------------------------------------------
+
 
 def _routes(lines: str, block: str = "static_routes") -> tuple[VrrpConfig, list[Diagnostic]]:
     text = f"{block} {{\n{textwrap.dedent(lines).strip()}\n}}\n"
@@ -773,7 +869,12 @@ def test_routes_typed() -> None:
     a, b, c, d, e, f, g = vrrp.static_routes
     assert a.to == ipaddress.ip_network("198.51.100.0/24")
     assert (str(a.src), str(a.via), a.dev, a.metric, a.table) == (
-        "192.0.2.1", "192.0.2.254", "eth0", 5, 100)
+        "192.0.2.1",
+        "192.0.2.254",
+        "eth0",
+        5,
+        100,
+    )
     assert b.family == 6
     assert b.to == ipaddress.ip_network("::/0")
     assert b.protocol == 4
@@ -783,8 +884,10 @@ def test_routes_typed() -> None:
     assert d.onlink
     assert d.no_track
     assert d.options == (("mtu", "lock 1400"), ("initcwnd", "10"))
-    assert e.nexthops == (Nexthop(via=ipaddress.ip_address("192.0.2.1"), dev="eth0", weight=2),
-                          Nexthop(via=ipaddress.ip_address("192.0.2.2"), onlink=True))
+    assert e.nexthops == (
+        Nexthop(via=ipaddress.ip_address("192.0.2.1"), dev="eth0", weight=2),
+        Nexthop(via=ipaddress.ip_address("192.0.2.2"), onlink=True),
+    )
     assert f.family == 6
     assert ("from", "2001:db8::/32") in f.options
     assert ("encap", "ip6 dst 2001:db8::9 hoplimit 5") in f.options
@@ -800,22 +903,24 @@ def test_routes_deprecated_gw_and_or() -> None:
     first, second = vrrp.static_routes
     assert str(first.via) == "192.0.2.1"
     assert second.via is None
-    assert [str(h.via) for h in second.nexthops] == [
-        "192.0.2.1", "192.0.2.2"]
+    assert [str(h.via) for h in second.nexthops] == ["192.0.2.1", "192.0.2.2"]
 
 
-@pytest.mark.parametrize(("line", "message", "col"), [
-    ("192.0.2./24 dev eth0", "'192.0.2./24' is not a valid IP address or prefix", 1),
-    ("10.0.0.0/8 va 192.0.2.1", "unknown route option 'va'", 12),
-    ("10.0.0.0/8 via 2001:db8::1", "cannot mix IPv4 and IPv6", 16),
-    ("10.0.0.0/8 table nosuchtable", "table 'nosuchtable' is neither a number", 18),
-    ("10.0.0.0/8 metric -1", "metric -1 is out of range", 19),
-    ("via 192.0.2.1", "the route has no destination", 1),
-    ("10.0.0.0/8 10.1.0.0/16", "second destination '10.1.0.0/16'", 12),
-    ("10.0.0.0/8 nexthop via 192.0.2.1 weight 0", "nexthop weight 0 is out of range", 41),
-    ("10.0.0.0/8 encap foo 1", "unknown encap type 'foo'", 18),
-    ("10.0.0.0/8 dev", "'dev' needs a value", 12),
-])
+@pytest.mark.parametrize(
+    ("line", "message", "col"),
+    [
+        ("192.0.2./24 dev eth0", "'192.0.2./24' is not a valid IP address or prefix", 1),
+        ("10.0.0.0/8 va 192.0.2.1", "unknown route option 'va'", 12),
+        ("10.0.0.0/8 via 2001:db8::1", "cannot mix IPv4 and IPv6", 16),
+        ("10.0.0.0/8 table nosuchtable", "table 'nosuchtable' is neither a number", 18),
+        ("10.0.0.0/8 metric -1", "metric -1 is out of range", 19),
+        ("via 192.0.2.1", "the route has no destination", 1),
+        ("10.0.0.0/8 10.1.0.0/16", "second destination '10.1.0.0/16'", 12),
+        ("10.0.0.0/8 nexthop via 192.0.2.1 weight 0", "nexthop weight 0 is out of range", 41),
+        ("10.0.0.0/8 encap foo 1", "unknown encap type 'foo'", 18),
+        ("10.0.0.0/8 dev", "'dev' needs a value", 12),
+    ],
+)
 def test_route_errors(line: str, message: str, col: int) -> None:
     vrrp, found = _routes(line)
     d = one(found, message, "error")
@@ -835,8 +940,9 @@ def test_route_host_bits_warning() -> None:
 
 
 def test_route_track_group() -> None:
-    vrrp, found = _routes("10.0.0.0/8 via 192.0.2.1 dev eth0 track_group TG\n"
-                          "10.1.0.0/16 via 192.0.2.1 track_group TG")
+    vrrp, found = _routes(
+        "10.0.0.0/8 via 192.0.2.1 dev eth0 track_group TG\n10.1.0.0/16 via 192.0.2.1 track_group TG"
+    )
     one(found, "a static route with track_group needs 'dev IF'", "warning")
     assert [r.track_group for r in vrrp.static_routes] == ["TG", None]
     text = instance("virtual_routes {\n 10.0.0.0/8 dev eth0 track_group TG\n}")
@@ -844,16 +950,20 @@ def test_route_track_group() -> None:
 
 
 def test_virtual_routes_and_rules_in_instance() -> None:
-    vi = inst_of("virtual_routes {\n 10.0.0.0/8 dev eth0\n}\n"
-                 "virtual_rules {\n from 10.0.0.0/8 table 7 preference 70\n}")
+    vi = inst_of(
+        "virtual_routes {\n 10.0.0.0/8 dev eth0\n}\n"
+        "virtual_rules {\n from 10.0.0.0/8 table 7 preference 70\n}"
+    )
     assert vi.virtual_routes[0].dev == "eth0"
     assert vi.virtual_rules[0].table == 7
 
 
 # ---- rules --------------------------------------------------------------------------------------
 
+
 def test_rules_typed() -> None:
-    vrrp, found = _routes("""
+    vrrp, found = _routes(
+        """
         from 192.0.2.0/24 table 100 preference 10
         to 198.51.100.0/24 lookup main priority 11 iif eth0 oif eth1
         not fwmark 0x10/0xff table 5 order 12 no_track
@@ -861,7 +971,9 @@ def test_rules_typed() -> None:
         inet6 from 2001:db8::/32 type unreachable preference 14
         from 192.0.2.0/24 blackhole preference 15 sport 1000-2000 ipproto tcp
         nop preference 16 tos 0x10
-    """, "static_rules")
+    """,
+        "static_rules",
+    )
     assert not found, found
     a, b, c, d, e, f, g = vrrp.static_rules
     assert (a.action, a.table, a.preference) == ("table", 100, 10)
@@ -885,19 +997,22 @@ def test_rule_without_preference_warns() -> None:
     assert loc(d) == (2, 1)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("to 192.168.100./24 table 1 preference 1", "'192.168.100./24' is not a valid IP address"),
-    ("from 192.0.2.0/24 preference 1", "the rule has no action"),
-    ("from 192.0.2.0/24 table 1 goto 5 preference 1", "a rule has one action"),
-    ("from 192.0.2.0/24 goto 5", "a goto rule needs a preference"),
-    ("from 192.0.2.0/24 goto 5 preference 9", "preference 9 must be lower than the goto"),
-    ("from 192.0.2.0/24 table 0 preference 1", "table 0 is not valid for a rule"),
-    ("from 192.0.2.0/24 nop realms 3 preference 1", "need a 'table' action"),
-    ("from 192.0.2.0/24 table 1 frm 3 preference 1", "unknown rule option 'frm'"),
-    ("fwmark 0x1/zz table 1 preference 1", "fwmark 'zz' is not a number"),
-    ("from 192.0.2.0/24 to 2001:db8::/32 table 1 preference 1", "cannot mix IPv4 and IPv6"),
-    ("from 192.0.2.0/24 type foo preference 1", "invalid rule type 'foo'"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("to 192.168.100./24 table 1 preference 1", "'192.168.100./24' is not a valid IP address"),
+        ("from 192.0.2.0/24 preference 1", "the rule has no action"),
+        ("from 192.0.2.0/24 table 1 goto 5 preference 1", "a rule has one action"),
+        ("from 192.0.2.0/24 goto 5", "a goto rule needs a preference"),
+        ("from 192.0.2.0/24 goto 5 preference 9", "preference 9 must be lower than the goto"),
+        ("from 192.0.2.0/24 table 0 preference 1", "table 0 is not valid for a rule"),
+        ("from 192.0.2.0/24 nop realms 3 preference 1", "need a 'table' action"),
+        ("from 192.0.2.0/24 table 1 frm 3 preference 1", "unknown rule option 'frm'"),
+        ("fwmark 0x1/zz table 1 preference 1", "fwmark 'zz' is not a number"),
+        ("from 192.0.2.0/24 to 2001:db8::/32 table 1 preference 1", "cannot mix IPv4 and IPv6"),
+        ("from 192.0.2.0/24 type foo preference 1", "invalid rule type 'foo'"),
+    ],
+)
 def test_rule_errors(line: str, message: str) -> None:
     vrrp, found = _routes(line, "static_rules")
     one(found, message, "error")
@@ -905,6 +1020,7 @@ def test_rule_errors(line: str, message: str) -> None:
 
 
 # ---- vrrp_script, track_file, vrrp_track_process, bfd_instance --------------------------------
+
 
 def test_vrrp_script() -> None:
     text = """
@@ -932,11 +1048,14 @@ def test_vrrp_script_timeout_defaults_to_interval() -> None:
     assert (scr.interval, scr.timeout, scr.weight) == (2.5, 2.5, 0)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("weight 254", "weight 254 is out of range -253..253"),
-    ("weight 5 rev", "unexpected 'rev' after the weight"),
-    ("rise 0", "rise 0 is out of range"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("weight 254", "weight 254 is out of range -253..253"),
+        ("weight 5 rev", "unexpected 'rev' after the weight"),
+        ("rise 0", "rise 0 is out of range"),
+    ],
+)
 def test_vrrp_script_errors(line: str, message: str) -> None:
     one(diags(f"vrrp_script s {{\n script /bin/true\n {line}\n}}\n"), message, "error")
 
@@ -949,11 +1068,17 @@ def test_vrrp_script_without_script() -> None:
 
 
 def test_track_file_and_alias() -> None:
-    vrrp = vrrp_of("track_file a {\n file /tmp/a\n weight -5 reverse\n init_file 3 overwrite\n}\n"
-                   "vrrp_track_file b {\n file \"/tmp/b c\"\n init_file\n}\n")
+    vrrp = vrrp_of(
+        "track_file a {\n file /tmp/a\n weight -5 reverse\n init_file 3 overwrite\n}\n"
+        'vrrp_track_file b {\n file "/tmp/b c"\n init_file\n}\n'
+    )
     a, b = vrrp.track_files
     assert (a.file, a.weight, a.weight_reverse, a.init_file) == (
-        "/tmp/a", -5, True, InitFile(3, True))
+        "/tmp/a",
+        -5,
+        True,
+        InitFile(3, True),
+    )
     assert (b.file, b.weight, b.init_file) == ("/tmp/b c", 1, InitFile(0, False))
     one(diags("track_file c {\n weight 2\n}\n"), "track_file c has no file", "error")
 
@@ -972,7 +1097,11 @@ def test_track_process() -> None:
     """
     (proc,) = vrrp_of(text).track_processes
     assert (proc.process, proc.params, proc.param_match, proc.full_command) == (
-        "haproxy", ("-f", "/etc/haproxy.cfg"), "initial", True)
+        "haproxy",
+        ("-f", "/etc/haproxy.cfg"),
+        "initial",
+        True,
+    )
     assert (proc.weight, proc.quorum, proc.quorum_max) == (20, 2, 4)
     assert (proc.fork_delay, proc.terminate_delay) == (0.5, 2.0)
     simple = vrrp_of("vrrp_track_process q {\n process sshd\n}\n").track_processes[0]
@@ -983,18 +1112,23 @@ def test_track_process() -> None:
 
 
 def test_bfd_instance_aliases() -> None:
-    vrrp = vrrp_of("bfd_instance b {\n neighbour_ip 192.0.2.9\n source_ip 192.0.2.1\n"
-                   " hoplimit 10\n min_rx 20\n multiplier 3\n weight -10 reverse\n vrrp\n}\n")
+    vrrp = vrrp_of(
+        "bfd_instance b {\n neighbour_ip 192.0.2.9\n source_ip 192.0.2.1\n"
+        " hoplimit 10\n min_rx 20\n multiplier 3\n weight -10 reverse\n vrrp\n}\n"
+    )
     (bfd,) = vrrp.bfd_instances
-    assert (str(bfd.neighbor_ip), bfd.ttl, bfd.min_rx, bfd.multiplier) == (
-        "192.0.2.9", 10, 20.0, 3)
+    assert (str(bfd.neighbor_ip), bfd.ttl, bfd.min_rx, bfd.multiplier) == ("192.0.2.9", 10, 20.0, 3)
     assert (bfd.weight, bfd.weight_reverse, bfd.vrrp, bfd.checker) == (-10, True, True, False)
     one(diags("bfd_instance c {\n passive\n}\n"), "has no neighbor_ip", "error")
-    one(diags("bfd_instance d {\n neighbor_ip 192.0.2.9\n source_ip ::1\n}\n"),
-        "must be of the same family", "error")
+    one(
+        diags("bfd_instance d {\n neighbor_ip 192.0.2.9\n source_ip ::1\n}\n"),
+        "must be of the same family",
+        "error",
+    )
 
 
 # ---- groups and other top-level blocks ----------------------------------------------------------
+
 
 def test_sync_group() -> None:
     text = """
@@ -1044,43 +1178,60 @@ def test_track_group() -> None:
 
 
 def test_garp_group() -> None:
-    (gg,) = vrrp_of("garp_group {\n garp_interval 0.002\n gna_interval 0.003\n"
-                    " interface eth0\n interfaces {\n eth1 eth2\n }\n}\n").garp_groups
+    (gg,) = vrrp_of(
+        "garp_group {\n garp_interval 0.002\n gna_interval 0.003\n"
+        " interface eth0\n interfaces {\n eth1 eth2\n }\n}\n"
+    ).garp_groups
     assert gg.interfaces == ("eth0", "eth1", "eth2")
     assert (gg.garp_interval, gg.gna_interval) == (0.002, 0.003)
     text = "garp_group {\n interface eth0\n}\n"
     one(diags(text), "sets neither garp_interval nor gna_interval", "warning")
     assert vrrp_of(text).garp_groups == ()
-    one(diags("garp_group {\n garp_interval 2\n interface eth0\n}\n"), "is very large",
-        "warning")
+    one(diags("garp_group {\n garp_interval 2\n interface eth0\n}\n"), "is very large", "warning")
 
 
 def test_linkbeat_and_up_down_delays() -> None:
-    vrrp = vrrp_of("linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n}\n"
-                   "interface_up_down_delays {\n eth0 2\n eth1 1.5 4\n}\n")
+    vrrp = vrrp_of(
+        "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n}\n"
+        "interface_up_down_delays {\n eth0 2\n eth1 1.5 4\n}\n"
+    )
     assert [(x.interface, x.method) for x in vrrp.linkbeat_interfaces] == [
-        ("eth0", None), ("eth1", "ETHTOOL")]
+        ("eth0", None),
+        ("eth1", "ETHTOOL"),
+    ]
     assert [(x.interface, x.down_delay, x.up_delay) for x in vrrp.interface_up_down_delays] == [
-        ("eth0", 2.0, 2.0), ("eth1", 1.5, 4.0)]
-    d = one(diags("linkbeat_interfaces {\n eth0 mii\n}\n"), "unknown link polling method",
-            "error")
+        ("eth0", 2.0, 2.0),
+        ("eth1", 1.5, 4.0),
+    ]
+    d = one(diags("linkbeat_interfaces {\n eth0 mii\n}\n"), "unknown link polling method", "error")
     assert d.hint == "did you mean 'MII'?"
     one(diags("interface_up_down_delays {\n eth0 300\n}\n"), "out of range 0..255", "error")
     one(diags("interface_up_down_delays {\n eth0\n}\n"), "no delay given", "error")
 
 
 def test_static_ipaddress() -> None:
-    vrrp = vrrp_of("static_ipaddress {\n 192.0.2.5/24 dev eth0 scope link track_group TG\n"
-                   " 2001:db8::5/64 dev eth1\n 192.0.2.6 track_group TG\n}\n")
+    vrrp = vrrp_of(
+        "static_ipaddress {\n 192.0.2.5/24 dev eth0 scope link track_group TG\n"
+        " 2001:db8::5/64 dev eth1\n 192.0.2.6 track_group TG\n}\n"
+    )
     a, b, c = vrrp.static_ipaddress
     assert (a.dev, a.scope, a.track_group) == ("eth0", 253, "TG")
     assert b.family == 6
     assert c.track_group is None
 
 
-@pytest.mark.parametrize("kind", ["vrrp_instance", "vrrp_script", "vrrp_sync_group",
-                                  "track_file", "vrrp_track_process", "track_group",
-                                  "bfd_instance"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "vrrp_instance",
+        "vrrp_script",
+        "vrrp_sync_group",
+        "track_file",
+        "vrrp_track_process",
+        "track_group",
+        "bfd_instance",
+    ],
+)
 def test_duplicate_names(kind: str) -> None:
     body = {
         "vrrp_instance": " interface eth0\n virtual_router_id 1\n virtual_ipaddress { 1.2.3.4 }",
@@ -1102,8 +1253,10 @@ def test_owner_constant() -> None:
 
 
 def test_route_without_dev_is_not_tracked() -> None:
-    vrrp, found = _routes("10.0.0.0/8 via 192.0.2.1\n10.1.0.0/16 via 192.0.2.1 no_track\n"
-                          "10.2.0.0/16 via 192.0.2.1 dev eth0")
+    vrrp, found = _routes(
+        "10.0.0.0/8 via 192.0.2.1\n10.1.0.0/16 via 192.0.2.1 no_track\n"
+        "10.2.0.0/16 via 192.0.2.1 dev eth0"
+    )
     d = one(found, "route 10.0.0.0/8 has no 'dev', so it cannot be tracked", "warning")
     points_at(d, 2, "10.0.0.0/8")
     assert [r.no_track for r in vrrp.static_routes] == [True, True, False]
@@ -1113,34 +1266,34 @@ def test_route_without_dev_is_not_tracked() -> None:
 
 _KEYWORDS = {
     "<root>": "static_ipaddress static_routes static_rules track_group linkbeat_interfaces"
-              " interface_up_down_delays track_file vrrp_track_file vrrp_track_process"
-              " bfd_instance vrrp_script vrrp_sync_group garp_group vrrp_instance",
+    " interface_up_down_delays track_file vrrp_track_file vrrp_track_process"
+    " bfd_instance vrrp_script vrrp_sync_group garp_group vrrp_instance",
     "vrrp_instance": "state interface vrf virtual_router_id priority advert_int version"
-                     " nopreempt preempt preempt_delay mcast_src_ip unicast_src_ip unicast_peer"
-                     " unicast_fault_no_peer unicast_ttl check_unicast_src mcast_dst_ip"
-                     " track_src_ip dont_track_primary track_interface track_script track_file"
-                     " track_process track_bfd authentication auth_hmac virtual_ipaddress"
-                     " virtual_ipaddress_excluded no_virtual_ipaddress virtual_routes"
-                     " virtual_rules promote_secondaries accept no_accept strict_mode"
-                     " skip_check_adv_addr use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"
-                     " native_ipv6 garp_master_delay garp_master_repeat garp_master_refresh"
-                     " garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat"
-                     " garp_extra_if vmac_garp_intvl down_timer_adverts lower_prio_no_advert"
-                     " higher_prio_send_advert owner_ignore_adverts timer_expired_backup"
-                     " thread_timer_expired old_unicast_checksum v3_checksum_as_v2"
-                     " kernel_rx_buf_size linkbeat_use_polling debug lvs_sync_daemon_interface"
-                     " notify_master notify_backup notify_fault notify_stop notify_deleted"
-                     " notify notify_master_rx_lower_pri notify_priority_changes smtp_alert",
+    " nopreempt preempt preempt_delay mcast_src_ip unicast_src_ip unicast_peer"
+    " unicast_fault_no_peer unicast_ttl check_unicast_src mcast_dst_ip"
+    " track_src_ip dont_track_primary track_interface track_script track_file"
+    " track_process track_bfd authentication auth_hmac virtual_ipaddress"
+    " virtual_ipaddress_excluded no_virtual_ipaddress virtual_routes"
+    " virtual_rules promote_secondaries accept no_accept strict_mode"
+    " skip_check_adv_addr use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"
+    " native_ipv6 garp_master_delay garp_master_repeat garp_master_refresh"
+    " garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat"
+    " garp_extra_if vmac_garp_intvl down_timer_adverts lower_prio_no_advert"
+    " higher_prio_send_advert owner_ignore_adverts timer_expired_backup"
+    " thread_timer_expired old_unicast_checksum v3_checksum_as_v2"
+    " kernel_rx_buf_size linkbeat_use_polling debug lvs_sync_daemon_interface"
+    " notify_master notify_backup notify_fault notify_stop notify_deleted"
+    " notify notify_master_rx_lower_pri notify_priority_changes smtp_alert",
     "vrrp_sync_group": "group track_interface track_script track_file track_process track_bfd"
-                       " notify_master notify_backup notify_fault notify_stop notify"
-                       " notify_priority_changes smtp_alert global_tracking"
-                       " sync_group_tracking_weight",
+    " notify_master notify_backup notify_fault notify_stop notify"
+    " notify_priority_changes smtp_alert global_tracking"
+    " sync_group_tracking_weight",
     "vrrp_script": "script interval timeout weight rise fall user init_fail",
     "track_file": "file weight init_file",
     "vrrp_track_process": "process param_match weight quorum quorum_max fork_delay"
-                          " terminate_delay delay full_command",
+    " terminate_delay delay full_command",
     "bfd_instance": "neighbor_ip neighbour_ip source_ip min_rx min_tx idle_tx multiplier passive"
-                    " ttl hoplimit max_hops multihop weight vrrp checker",
+    " ttl hoplimit max_hops multihop weight vrrp checker",
     "garp_group": "garp_interval gna_interval interface interfaces",
     "track_group": "group",
     "authentication": "auth_type auth_pass",

@@ -39,11 +39,11 @@ def points_at(d: Diagnostic, line: int, token: str) -> None:
     assert d.location.column == d.source.index(token) + 1, (d.source, d.location.column)
 
 
-def vi(name: str, body: str = "", *, vrid: int = 51, iface: str = "eth0",
-       vip: str = "192.0.2.1") -> str:
+def vi(
+    name: str, body: str = "", *, vrid: int = 51, iface: str = "eth0", vip: str = "192.0.2.1"
+) -> str:
     """A vrrp_instance block; ``body`` lines are added as they are."""
-    lines = [f"vrrp_instance {name} {{", f"    interface {iface}",
-             f"    virtual_router_id {vrid}"]
+    lines = [f"vrrp_instance {name} {{", f"    interface {iface}", f"    virtual_router_id {vrid}"]
     if vip:
         lines.append(f"    virtual_ipaddress {{ {vip} }}")
     lines += ["    " + ln for ln in textwrap.dedent(body).strip().splitlines()]
@@ -56,21 +56,26 @@ SCRIPT = "vrrp_script chk {\n    script /bin/true\n    weight -10\n}\n"
 
 # ---- duplicate VRIDs ------------------------------------------------------------------------
 
+
 def test_duplicate_vrid_same_interface() -> None:
     text = vi("A", vrid=7) + vi("B", vrid=7, vip="192.0.2.2")
-    d = one(diags(text), "VRID 7 is already used on eth0 (IPv4) by vrrp_instance A, line 3",
-            "error")
+    d = one(
+        diags(text), "VRID 7 is already used on eth0 (IPv4) by vrrp_instance A, line 3", "error"
+    )
     points_at(d, 8, "7")
     assert d.hint is not None
     assert "own virtual_router_id" in d.hint
 
 
-@pytest.mark.parametrize("second", [
-    vi("B", vrid=7, iface="eth1"),
-    vi("B", vrid=7, vip="2001:db8::1"),
-    vi("B", "mcast_dst_ip 224.0.0.100", vrid=7),
-    vi("B", vrid=8),
-])
+@pytest.mark.parametrize(
+    "second",
+    [
+        vi("B", vrid=7, iface="eth1"),
+        vi("B", vrid=7, vip="2001:db8::1"),
+        vi("B", "mcast_dst_ip 224.0.0.100", vrid=7),
+        vi("B", vrid=8),
+    ],
+)
 def test_same_vrid_allowed(second: str) -> None:
     none_of(diags(vi("A", vrid=7) + second), "already used")
 
@@ -85,9 +90,13 @@ def test_duplicate_vrid_unicast_peer_sets() -> None:
 
 # ---- sync groups ------------------------------------------------------------------------------
 
+
 def test_sync_group_member_not_defined() -> None:
-    text = "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_3\n    }\n}\n" + \
-        vi("VI_1") + vi("VI_2", vrid=52)
+    text = (
+        "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_3\n    }\n}\n"
+        + vi("VI_1")
+        + vi("VI_2", vrid=52)
+    )
     d = one(diags(text), "vrrp_sync_group G: vrrp_instance 'VI_3' is not defined", "error")
     points_at(d, 4, "VI_3")
     assert d.hint in ("did you mean 'VI_1'?", "did you mean 'VI_2'?")
@@ -100,9 +109,13 @@ def test_sync_group_member_on_one_line() -> None:
 
 
 def test_instance_in_two_sync_groups() -> None:
-    text = ("vrrp_sync_group G1 {\n    group { A B }\n}\n"
-            "vrrp_sync_group G2 {\n    group { C A }\n}\n"
-            + vi("A") + vi("B", vrid=52) + vi("C", vrid=53))
+    text = (
+        "vrrp_sync_group G1 {\n    group { A B }\n}\n"
+        "vrrp_sync_group G2 {\n    group { C A }\n}\n"
+        + vi("A")
+        + vi("B", vrid=52)
+        + vi("C", vrid=53)
+    )
     d = one(diags(text), "vrrp_instance A is already in vrrp_sync_group G1", "error")
     points_at(d, 5, "A")
 
@@ -123,9 +136,16 @@ def test_sync_group_member_listed_twice() -> None:
 
 # ---- references to trackers -----------------------------------------------------------------
 
-@pytest.mark.parametrize(("keyword", "block"), [
-    ("track_script", "vrrp_script"), ("track_file", "track_file"),
-    ("track_process", "vrrp_track_process"), ("track_bfd", "bfd_instance")])
+
+@pytest.mark.parametrize(
+    ("keyword", "block"),
+    [
+        ("track_script", "vrrp_script"),
+        ("track_file", "track_file"),
+        ("track_process", "vrrp_track_process"),
+        ("track_bfd", "bfd_instance"),
+    ],
+)
 def test_undefined_tracker(keyword: str, block: str) -> None:
     text = vi("A", f"{keyword} {{\n    missing\n}}")
     d = one(diags(text), f"{keyword} 'missing' is not defined", "error")
@@ -144,24 +164,36 @@ def test_tracker_defined_after_use_is_fine() -> None:
 
 
 def test_undefined_tracker_in_sync_group() -> None:
-    text = ("vrrp_sync_group G {\n    group { A B }\n    track_file { nofile }\n}\n"
-            + vi("A") + vi("B", vrid=52))
+    text = (
+        "vrrp_sync_group G {\n    group { A B }\n    track_file { nofile }\n}\n"
+        + vi("A")
+        + vi("B", vrid=52)
+    )
     d = one(diags(text), "track_file 'nofile' is not defined", "error")
     points_at(d, 3, "nofile")
 
 
 # ---- weighted trackers in sync groups and on owners (§4.2, §4.3, §7.10) -------------------------
 
+
 def _sync(body_a: str, group_extra: str = "") -> str:
-    return (SCRIPT + "track_file tf {\n    file /tmp/tf\n}\n"
-            + f"vrrp_sync_group G {{\n    group {{ A B }}\n{group_extra}}}\n"
-            + vi("A", body_a) + vi("B", vrid=52))
+    return (
+        SCRIPT
+        + "track_file tf {\n    file /tmp/tf\n}\n"
+        + f"vrrp_sync_group G {{\n    group {{ A B }}\n{group_extra}}}\n"
+        + vi("A", body_a)
+        + vi("B", vrid=52)
+    )
 
 
 def test_weighted_script_in_sync_group_member() -> None:
     text = _sync("track_script {\n    chk\n}")
-    d = one(diags(text), "track_script 'chk' (weight -10) is ignored because vrrp_instance A"
-            " is in vrrp_sync_group G", "warning")
+    d = one(
+        diags(text),
+        "track_script 'chk' (weight -10) is ignored because vrrp_instance A"
+        " is in vrrp_sync_group G",
+        "warning",
+    )
     assert "drops it silently" in d.message
     assert d.hint is not None
     assert "sync_group_tracking_weight" in d.hint
@@ -169,8 +201,9 @@ def test_weighted_script_in_sync_group_member() -> None:
 
 
 def test_weighted_interface_in_sync_group_member_is_zeroed() -> None:
-    d = one(diags(_sync("track_interface {\n    eth1 weight 5\n}")), "track_interface 'eth1'",
-            "warning")
+    d = one(
+        diags(_sync("track_interface {\n    eth1 weight 5\n}")), "track_interface 'eth1'", "warning"
+    )
     assert "weight is set to 0" in d.message
     assert "FAULT" in d.message
 
@@ -182,29 +215,43 @@ def test_track_file_default_weight_in_sync_group_member() -> None:
     assert "drops it silently" in d.message
 
 
-@pytest.mark.parametrize(("body", "extra"), [
-    ("track_script {\n    chk weight 0\n}", ""),
-    ("track_script {\n    chk\n}", "    sync_group_tracking_weight\n"),
-    ("track_interface {\n    eth1\n}", ""),
-])
+@pytest.mark.parametrize(
+    ("body", "extra"),
+    [
+        ("track_script {\n    chk weight 0\n}", ""),
+        ("track_script {\n    chk\n}", "    sync_group_tracking_weight\n"),
+        ("track_interface {\n    eth1\n}", ""),
+    ],
+)
 def test_sync_group_trackers_without_warning(body: str, extra: str) -> None:
     none_of(diags(_sync(body, extra)), "is ignored because")
 
 
 def test_weighted_tracker_on_owner() -> None:
     text = SCRIPT + vi("A", "priority 255\ntrack_script {\n    chk weight 5\n}")
-    d = one(diags(text), "track_script 'chk' (weight 5) is ignored because vrrp_instance A has"
-            " priority 255", "warning")
+    d = one(
+        diags(text),
+        "track_script 'chk' (weight 5) is ignored because vrrp_instance A has priority 255",
+        "warning",
+    )
     assert d.hint == "use weight 0 (FAULT on failure) or a priority below 255"
-    none_of(diags(SCRIPT + vi("A", "priority 254\ntrack_script {\n    chk\n}")),
-            "is ignored because")
+    none_of(
+        diags(SCRIPT + vi("A", "priority 254\ntrack_script {\n    chk\n}")), "is ignored because"
+    )
 
 
 def test_sync_group_weight_with_owner_member() -> None:
-    text = (SCRIPT + "vrrp_sync_group G {\n    group { A B }\n    track_script { chk }\n}\n"
-            + vi("A", "priority 255") + vi("B", vrid=52))
-    d = one(diags(text), "track_script 'chk' of vrrp_sync_group G has weight -10, but member A"
-            " has priority 255", "warning")
+    text = (
+        SCRIPT
+        + "vrrp_sync_group G {\n    group { A B }\n    track_script { chk }\n}\n"
+        + vi("A", "priority 255")
+        + vi("B", vrid=52)
+    )
+    d = one(
+        diags(text),
+        "track_script 'chk' of vrrp_sync_group G has weight -10, but member A has priority 255",
+        "warning",
+    )
     points_at(d, 7, "chk")
 
 
@@ -251,21 +298,27 @@ def test_instance_strict_mode() -> None:
     none_of(diags(STRICT + vi("A", "strict_mode off")), "firewalled")
 
 
-@pytest.mark.parametrize(("body", "message", "severity"), [
-    ("unicast_peer { 192.0.2.9 }", "does not allow unicast peers", "error"),
-    ("authentication {\n    auth_type PASS\n    auth_pass x\n}",
-     "does not support authentication", "error"),
-    ("state MASTER\npriority 200", "state MASTER goes with priority 255", "error"),
-    ("state BACKUP\npriority 255", "state MASTER goes with priority 255", "error"),
-    ("state BACKUP\npreempt_delay 5", "preempt_delay is not allowed in strict mode", "warning"),
-    ("garp_lower_prio_repeat 2", "garp_lower_prio_repeat must be 0", "warning"),
-    ("garp_lower_prio_delay 2", "garp_lower_prio_delay must be 0", "warning"),
-    ("lower_prio_no_advert off", "lower_prio_no_advert must be on", "warning"),
-    ("higher_prio_send_advert", "higher_prio_send_advert must be off", "warning"),
-    ("down_timer_adverts 5", "down_timer_adverts must be 3", "warning"),
-    ("use_vmac 02:00:00:00:00:01", "does not allow a VMAC address", "warning"),
-    ("use_vmac\nvmac_xmit_base", "vmac_xmit_base is not allowed", "warning"),
-])
+@pytest.mark.parametrize(
+    ("body", "message", "severity"),
+    [
+        ("unicast_peer { 192.0.2.9 }", "does not allow unicast peers", "error"),
+        (
+            "authentication {\n    auth_type PASS\n    auth_pass x\n}",
+            "does not support authentication",
+            "error",
+        ),
+        ("state MASTER\npriority 200", "state MASTER goes with priority 255", "error"),
+        ("state BACKUP\npriority 255", "state MASTER goes with priority 255", "error"),
+        ("state BACKUP\npreempt_delay 5", "preempt_delay is not allowed in strict mode", "warning"),
+        ("garp_lower_prio_repeat 2", "garp_lower_prio_repeat must be 0", "warning"),
+        ("garp_lower_prio_delay 2", "garp_lower_prio_delay must be 0", "warning"),
+        ("lower_prio_no_advert off", "lower_prio_no_advert must be on", "warning"),
+        ("higher_prio_send_advert", "higher_prio_send_advert must be off", "warning"),
+        ("down_timer_adverts 5", "down_timer_adverts must be 3", "warning"),
+        ("use_vmac 02:00:00:00:00:01", "does not allow a VMAC address", "warning"),
+        ("use_vmac\nvmac_xmit_base", "vmac_xmit_base is not allowed", "warning"),
+    ],
+)
 def test_strict_mode_rules(body: str, message: str, severity: str) -> None:
     found = diags(STRICT + vi("A", body))
     one(found, message, severity)
@@ -285,8 +338,10 @@ def test_strict_mode_needs_vip() -> None:
 
 
 def test_strict_sample_config() -> None:
-    text = STRICT + vi("VI_1", "state MASTER\npriority 100\nauthentication {\n"
-                       "    auth_type PASS\n    auth_pass 1111\n}")
+    text = STRICT + vi(
+        "VI_1",
+        "state MASTER\npriority 100\nauthentication {\n    auth_type PASS\n    auth_pass 1111\n}",
+    )
     found = diags(text)
     one(found, "state MASTER goes with priority 255", "error")
     one(found, "does not support authentication", "error")
@@ -294,6 +349,7 @@ def test_strict_sample_config() -> None:
 
 
 # ---- VIPs, timers, versions -------------------------------------------------------------------
+
 
 def test_no_vip_warning() -> None:
     d = one(diags(vi("A", vip="")), "vrrp_instance A has no virtual_ipaddress", "warning")
@@ -315,37 +371,45 @@ def test_advert_int_rounding() -> None:
 
 def test_global_vrrp_version_3() -> None:
     text = "global_defs {\n    vrrp_version 3\n}\n" + vi(
-        "A", "advert_int 0.5\nauthentication {\n    auth_type PASS\n    auth_pass x\n}")
+        "A", "advert_int 0.5\nauthentication {\n    auth_type PASS\n    auth_pass x\n}"
+    )
     found = diags(text)
     none_of(found, "advert_int")
     one(found, "the global vrrp_version is 3", "warning")
-    one(diags("global_defs {\n    vrrp_version 3\n}\n" + vi("A", vip="")),
-        "VRRP version 3 requires at least one", "error")
+    one(
+        diags("global_defs {\n    vrrp_version 3\n}\n" + vi("A", vip="")),
+        "VRRP version 3 requires at least one",
+        "error",
+    )
 
 
 # ---- lvs_sync_daemon, track_group, garp_group -------------------------------------------------
+
 
 def test_lvs_sync_daemon_unknown_instance() -> None:
     text = "global_defs {\n    lvs_sync_daemon eth1 VI_9\n}\n" + vi("VI_1")
     d = one(diags(text), "lvs_sync_daemon: vrrp_instance 'VI_9' is not defined", "error")
     points_at(d, 2, "VI_9")
-    none_of(diags("global_defs {\n    lvs_sync_daemon eth1 VI_1\n}\n" + vi("VI_1")),
-            "not defined")
+    none_of(diags("global_defs {\n    lvs_sync_daemon eth1 VI_1\n}\n" + vi("VI_1")), "not defined")
 
 
 def test_lvs_sync_daemon_interface_conflicts() -> None:
-    text = (vi("A", "lvs_sync_daemon_interface eth1")
-            + vi("B", "lvs_sync_daemon_interface eth1", vrid=52))
+    text = vi("A", "lvs_sync_daemon_interface eth1") + vi(
+        "B", "lvs_sync_daemon_interface eth1", vrid=52
+    )
     one(diags(text), "vrrp_instance A already sets it", "warning")
     text = "global_defs {\n    lvs_sync_daemon eth1\n}\n" + vi(
-        "A", "lvs_sync_daemon_interface eth1")
+        "A", "lvs_sync_daemon_interface eth1"
+    )
     one(diags(text), "global_defs sets lvs_sync_daemon", "warning")
 
 
 def test_track_group_references() -> None:
-    text = ("track_group TG {\n    group { A NOPE }\n}\n"
-            "static_ipaddress {\n    192.0.2.9 dev eth0 track_group TGX\n}\n"
-            "static_routes {\n    10.0.0.0/8 dev eth0 track_group TG\n}\n" + vi("A"))
+    text = (
+        "track_group TG {\n    group { A NOPE }\n}\n"
+        "static_ipaddress {\n    192.0.2.9 dev eth0 track_group TGX\n}\n"
+        "static_routes {\n    10.0.0.0/8 dev eth0 track_group TG\n}\n" + vi("A")
+    )
     found = diags(text)
     d = one(found, "track_group TG: vrrp_instance 'NOPE' is not defined", "error")
     points_at(d, 2, "NOPE")
@@ -355,13 +419,18 @@ def test_track_group_references() -> None:
 
 
 def test_garp_group_interface_twice() -> None:
-    text = ("garp_group {\n    garp_interval 0.01\n    interface eth0\n}\n"
-            "garp_group {\n    gna_interval 0.01\n    interfaces { eth1 eth0 }\n}\n")
+    text = (
+        "garp_group {\n    garp_interval 0.01\n    interface eth0\n}\n"
+        "garp_group {\n    gna_interval 0.01\n    interfaces { eth1 eth0 }\n}\n"
+    )
     one(diags(text), "interface eth0 is already in an earlier garp_group", "warning")
 
 
 def test_clean_config_has_no_vrrp_diagnostics() -> None:
-    text = (SCRIPT + "vrrp_sync_group G {\n    group { A B }\n}\n"
-            + vi("A", "state BACKUP\npriority 150\nnopreempt\ntrack_script {\n    chk weight 0\n}")
-            + vi("B", "priority 100", vrid=52, vip="192.0.2.2"))
+    text = (
+        SCRIPT
+        + "vrrp_sync_group G {\n    group { A B }\n}\n"
+        + vi("A", "state BACKUP\npriority 150\nnopreempt\ntrack_script {\n    chk weight 0\n}")
+        + vi("B", "priority 100", vrid=52, vip="192.0.2.2")
+    )
     assert diags(text) == []

@@ -61,8 +61,9 @@ __all__ = [
     "VsgRange",
 ]
 
-Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo",
-                    "ovf", "mh", "twos"]
+Scheduler = Literal[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"
+]
 """IPVS scheduler names (``lvs_sched``); keepalived checks the name against this list."""
 SCHEDULERS: tuple[str, ...] = typing.get_args(Scheduler)
 
@@ -77,6 +78,7 @@ DNS_TYPES: tuple[str, ...] = typing.get_args(DnsType)
 
 
 # ---- top-level SSL block ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class SslConfig:
@@ -93,6 +95,7 @@ class SslConfig:
 
 
 # ---- virtual_server_group -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class VsgRange:
@@ -149,6 +152,7 @@ class VirtualServerGroup:
 
 
 # ---- service identity, forwarding method, sorry server -------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class AddressService:
@@ -220,6 +224,7 @@ class SorryServer:
 
 
 # ---- checkers ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckerTiming:
@@ -426,11 +431,22 @@ class BfdCheck:
     """Discriminator of the :data:`Checker` union."""
 
 
-Checker = (TcpCheck | HttpGetCheck | SslGetCheck | MiscCheck | SmtpCheck | DnsCheck | UdpCheck
-           | PingCheck | FileCheck | BfdCheck)
+Checker = (
+    TcpCheck
+    | HttpGetCheck
+    | SslGetCheck
+    | MiscCheck
+    | SmtpCheck
+    | DnsCheck
+    | UdpCheck
+    | PingCheck
+    | FileCheck
+    | BfdCheck
+)
 
 
 # ---- real and virtual servers --------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RealServer:

@@ -59,14 +59,25 @@ AUTH_PASS_LEN = 8
 AddressFamily = Literal[4, 6]
 InitialState = Literal["MASTER", "BACKUP"]
 AuthType = Literal["PASS", "AH"]
-RouteType = Literal["unicast", "local", "broadcast", "multicast", "throw", "unreachable",
-                    "prohibit", "blackhole", "nat", "anycast"]
+RouteType = Literal[
+    "unicast",
+    "local",
+    "broadcast",
+    "multicast",
+    "throw",
+    "unreachable",
+    "prohibit",
+    "blackhole",
+    "nat",
+    "anycast",
+]
 RuleAction = Literal["table", "goto", "nop", "blackhole", "unreachable", "prohibit"]
 IpPrefix = IPv4Network | IPv6Network
 """A route or rule destination/source: network address plus prefix length."""
 
 
 # ---- addresses, routes, rules --------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class VipAddress:
@@ -246,6 +257,7 @@ class TrackGroup:
 
 # ---- trackers ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class InitFile:
     """``init_file [VALUE] [overwrite]`` of a track_file."""
@@ -370,6 +382,7 @@ class BfdInstance:
 
 # ---- groups -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class SyncGroup:
     """``vrrp_sync_group NAME { … }``: instances that change state together."""
@@ -423,6 +436,7 @@ class GarpGroup:
 
 
 # ---- vrrp_instance ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class UnicastPeer:

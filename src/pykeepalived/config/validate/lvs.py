@@ -54,13 +54,24 @@ def validate(config: Config, ctx: Ctx) -> None:
         for rs in vs.real_servers:
             for checker in rs.checkers:
                 kind = type(checker)
-                if (kind is FileCheck and track_files is not None
-                        and checker.track_file not in track_files):
-                    ctx.error(ctx.where(checker, "track_file"), "FILE_CHECK: no track_file named"
-                              f" '{checker.track_file}'; the checker cannot work", arg=0,
-                              hint=did_you_mean(checker.track_file, track_files)
-                              or "define it with track_file NAME { file PATH }")
+                if (
+                    kind is FileCheck
+                    and track_files is not None
+                    and checker.track_file not in track_files
+                ):
+                    ctx.error(
+                        ctx.where(checker, "track_file"),
+                        "FILE_CHECK: no track_file named"
+                        f" '{checker.track_file}'; the checker cannot work",
+                        arg=0,
+                        hint=did_you_mean(checker.track_file, track_files)
+                        or "define it with track_file NAME { file PATH }",
+                    )
                 elif kind is BfdCheck and bfds is not None and checker.name not in bfds:
-                    ctx.error(ctx.where(checker, "name"), "BFD_CHECK: no bfd_instance named"
-                              f" '{checker.name}'", arg=0, hint=did_you_mean(checker.name, bfds)
-                              or "define it with bfd_instance NAME { … }")
+                    ctx.error(
+                        ctx.where(checker, "name"),
+                        f"BFD_CHECK: no bfd_instance named '{checker.name}'",
+                        arg=0,
+                        hint=did_you_mean(checker.name, bfds)
+                        or "define it with bfd_instance NAME { … }",
+                    )
