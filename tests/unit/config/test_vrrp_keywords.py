@@ -343,7 +343,8 @@ def test_native_ipv6_sets_family() -> None:
     "body",
     [
         "track_bfd { b1 }",
-        "auth_hmac {\n  key 1 hex:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+        "auth_hmac {\n  key 1 hex:00112233445566778899aabbccddeeff"
+        "00112233445566778899aabbccddeeff\n"
         "  mode enforce\n}",
         "use_ipvlan ipvl0 bridge",
         "kernel_rx_buf_size 65536",
