@@ -91,7 +91,7 @@ def discover_samples() -> list[tuple[str, Path]]:
 
 
 def discover_seeds() -> list[tuple[str, Path]]:
-    """(test id, path) of the seed configurations in shared/seeds/configs."""
+    """(test id, path) of the seed configurations (tests/data/seeds)."""
     if not SEED_DIR.is_dir():
         return []
     return [(p.name, p) for p in sorted(SEED_DIR.glob("*.conf"))]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pykeepalived.config import LoadResult, load, load_text
+from tests.corpus import SEEDS
 from pykeepalived.config.model.lvs import (
     AddressService,
     BfdCheck,
@@ -33,8 +34,6 @@ from pykeepalived.config.model.lvs import (
 
 if TYPE_CHECKING:
     from pykeepalived.config.diagnostics import Diagnostic
-
-SEEDS = Path(__file__).resolve().parents[4] / "shared" / "seeds" / "configs"
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pykeepalived.config import LoadResult, load, load_text
+from tests.corpus import SEEDS
 from pykeepalived.config.keywords.vrrp import VRRP_TOP
 from pykeepalived.config.model.common import TrackRef
 from pykeepalived.config.model.vrrp import (
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from pykeepalived.config.diagnostics import Diagnostic
     from pykeepalived.config.schema import BlockSchema
 
-SEEDS = Path("/work/shared/seeds/configs")
 SAMPLES = Path("/usr/share/doc/keepalived/samples")
 
 
