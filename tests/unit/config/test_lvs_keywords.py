@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import textwrap
 from ipaddress import IPv4Address, IPv6Address
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pykeepalived.config import LoadResult, load, load_text
-from tests.corpus import SEEDS
 from pykeepalived.config.model.lvs import (
     AddressService,
     BfdCheck,
@@ -31,6 +29,7 @@ from pykeepalived.config.model.lvs import (
     VsgFwmark,
     VsgRange,
 )
+from tests.corpus import SEEDS
 
 if TYPE_CHECKING:
     from pykeepalived.config.diagnostics import Diagnostic

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pykeepalived.config import LoadResult, load, load_text
-from tests.corpus import SEEDS
 from pykeepalived.config.keywords.vrrp import VRRP_TOP
 from pykeepalived.config.model.common import TrackRef
 from pykeepalived.config.model.vrrp import (
@@ -24,6 +23,7 @@ from pykeepalived.config.model.vrrp import (
     VrrpConfig,
     VrrpInstance,
 )
+from tests.corpus import SEEDS
 
 if TYPE_CHECKING:
     from pykeepalived.config.diagnostics import Diagnostic
