@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import textwrap
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from pykeepalived.config import LoadResult, load, load_text
+from pykeepalived.config import LoadResult, load
 from pykeepalived.config.model.lvs import (
     AddressService,
     BfdCheck,
@@ -29,35 +29,13 @@ from pykeepalived.config.model.lvs import (
     VsgFwmark,
     VsgRange,
 )
+from pykeepalived.testing.diagnostics import assert_clean as clean
+from pykeepalived.testing.diagnostics import load_dedented as run
+from pykeepalived.testing.diagnostics import matching as found
+from pykeepalived.testing.diagnostics import one
 from tests.corpus import SEEDS
 
-if TYPE_CHECKING:
-    from pykeepalived.config.diagnostics import Diagnostic
-
-
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def run(text: str) -> LoadResult:
-    return load_text(textwrap.dedent(text).strip("\n") + "\n")
-
-
-def found(result: LoadResult, needle: str, severity: str | None = None) -> list[Diagnostic]:
-    return [
-        d
-        for d in result.diagnostics
-        if needle in d.message and (severity is None or d.severity == severity)
-    ]
-
-
-def one(result: LoadResult, needle: str, severity: str | None = None) -> Diagnostic:
-    hits = found(result, needle, severity)
-    assert len(hits) == 1, [d.message for d in result.diagnostics]
-    return hits[0]
-
-
-def clean(result: LoadResult) -> None:
-    assert result.diagnostics == [], [f"{d.location}: {d.message}" for d in result.diagnostics]
 
 
 def service(

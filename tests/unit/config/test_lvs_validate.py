@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import textwrap
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pykeepalived.config import LoadResult, load_text
 from pykeepalived.config.model.lvs import GroupService, VirtualServer
-
-if TYPE_CHECKING:
-    from pykeepalived.config.diagnostics import Diagnostic
-
-
-def run(text: str) -> LoadResult:
-    return load_text(textwrap.dedent(text).strip("\n") + "\n")
-
-
-def found(result: LoadResult, needle: str, severity: str | None = None) -> list[Diagnostic]:
-    return [
-        d
-        for d in result.diagnostics
-        if needle in d.message and (severity is None or d.severity == severity)
-    ]
-
-
-def one(result: LoadResult, needle: str, severity: str | None = None) -> Diagnostic:
-    hits = found(result, needle, severity)
-    assert len(hits) == 1, [d.message for d in result.diagnostics]
-    return hits[0]
-
-
-def clean(result: LoadResult) -> None:
-    assert result.diagnostics == [], [f"{d.location}: {d.message}" for d in result.diagnostics]
+from pykeepalived.testing.diagnostics import assert_clean as clean
+from pykeepalived.testing.diagnostics import load_dedented as run
+from pykeepalived.testing.diagnostics import matching as found
+from pykeepalived.testing.diagnostics import one
 
 
 def servers(result: LoadResult) -> tuple[VirtualServer, ...]:
@@ -411,7 +390,6 @@ def test_many_services_keep_their_order(count: int) -> None:
 
 
 def test_link_local_tcp_check_on_an_ipv4_real_server_needs_bind_if() -> None:
-    from pykeepalived.config import load_text
 
     text = (
         "virtual_server 192.0.2.1 80 {\n protocol TCP\n"

@@ -23,6 +23,7 @@ from pykeepalived.config.model.vrrp import (
     VrrpConfig,
     VrrpInstance,
 )
+from pykeepalived.testing.diagnostics import matching, none_of, one
 from tests.corpus import SEEDS
 
 if TYPE_CHECKING:
@@ -44,22 +45,6 @@ def vrrp_of(text: str) -> VrrpConfig:
 
 def diags(text: str) -> list[Diagnostic]:
     return _load(text).diagnostics
-
-
-def matching(found: list[Diagnostic], needle: str) -> list[Diagnostic]:
-    return [d for d in found if needle in d.message]
-
-
-def one(found: list[Diagnostic], needle: str, severity: str | None = None) -> Diagnostic:
-    hits = matching(found, needle)
-    assert len(hits) == 1, (needle, [d.message for d in found])
-    if severity is not None:
-        assert hits[0].severity == severity, hits[0]
-    return hits[0]
-
-
-def none_of(found: list[Diagnostic], needle: str) -> None:
-    assert not matching(found, needle), [d.message for d in found]
 
 
 def instance(body: str, name: str = "VI_1", *, extra: str = "") -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pykeepalived.config import load_text
+from pykeepalived.testing.diagnostics import none_of, one
 
 if TYPE_CHECKING:
     from pykeepalived.config.diagnostics import Diagnostic
@@ -15,22 +16,6 @@ if TYPE_CHECKING:
 
 def diags(text: str) -> list[Diagnostic]:
     return load_text(textwrap.dedent(text)).diagnostics
-
-
-def matching(found: list[Diagnostic], needle: str) -> list[Diagnostic]:
-    return [d for d in found if needle in d.message]
-
-
-def one(found: list[Diagnostic], needle: str, severity: str | None = None) -> Diagnostic:
-    hits = matching(found, needle)
-    assert len(hits) == 1, (needle, [d.message for d in found])
-    if severity is not None:
-        assert hits[0].severity == severity, hits[0]
-    return hits[0]
-
-
-def none_of(found: list[Diagnostic], needle: str) -> None:
-    assert not matching(found, needle), [d.message for d in found]
 
 
 def points_at(d: Diagnostic, line: int, token: str) -> None:

@@ -1,0 +1,1 @@
+"""Public test helpers for pykeepalived and for projects that test their configurations."""
