@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pykeepalived.config.diagnostics import did_you_mean
-from pykeepalived.config.model.common import IPAddress, IPNetwork, Script, TrackRef
+from pykeepalived.config.model.common import IPAddress, IPNetwork, Script
 from pykeepalived.config.schema import Converter, Ctx, Invalid
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from pykeepalived.config.ast import Stmt
 
@@ -41,7 +41,6 @@ __all__ = [
     "string",
     "text",
     "timer",
-    "track_refs",
     "words",
 ]
 
@@ -287,35 +286,7 @@ def _name_item(ctx: Ctx, stmt: Stmt) -> str:
 
 
 names = items(_name_item)
-"""``group { VI_1 VI_2 }``: a block of names (one per line or several per line)."""
-
-
-def track_refs(lo: int, hi: int, *, reverse_words: Sequence[str] = ("reverse",)) -> Converter:
-    """``{ NAME [weight N [reverse|noreverse]] … }`` as a tuple of :class:`TrackRef`."""
-
-    def item(ctx: Ctx, stmt: Stmt) -> TrackRef:
-        w = item_words(stmt)
-        weight: int | None = None
-        reverse = False
-        i = 1
-        while i < len(w):
-            if w[i] == "weight":
-                if i + 1 >= len(w):
-                    raise Invalid("'weight' needs a value", arg=i)
-                weight = parse_int(w[i + 1], lo, hi, i + 1, "weight")
-                i += 2
-            elif w[i] in reverse_words or w[i] == "noreverse":
-                reverse = w[i] == "reverse"
-                i += 1
-            else:
-                raise Invalid(
-                    f"unexpected '{w[i]}'",
-                    arg=i,
-                    hint=f"expected: NAME [weight {lo}..{hi} [reverse]]",
-                )
-        return TrackRef(name=w[0], weight=weight, reverse=reverse)
-
-    return items(item)
+"""``group { VI_1 VI_2 }``: a block of names, one per line (see :func:`flatten_names`)."""
 
 
 def flatten_names(ctx: Ctx, stmt: Stmt) -> tuple[str, ...]:
@@ -326,8 +297,3 @@ def flatten_names(ctx: Ctx, stmt: Stmt) -> tuple[str, ...]:
     for child in stmt.block:
         out.extend(item_words(child))
     return tuple(out)
-
-
-def any_value(ctx: Ctx, stmt: Stmt) -> Any:
-    """Any arguments, kept as words (for keywords whose behaviour is not implemented)."""
-    return tuple(stmt.args)
