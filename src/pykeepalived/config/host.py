@@ -82,35 +82,43 @@ _SCALAR_NAMES = frozenset(
 )
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LITERAL = re.compile(r"Literal\[[^\]]*\]")
-_PLANS: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset({"Script", "TrackRef"})
+_TRACKERS = ("track_interfaces", "track_scripts")
+_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _plan(cls: type) -> tuple[str, ...]:
-    """The fields of ``cls`` worth visiting: those whose annotation can hold a model object
-    (fields annotated with scalars only are skipped; derived once per class)."""
+def _plan(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fields the checks read, fields that can hold further model objects) of ``cls``,
+    derived once per class from the annotations."""
     plan = _PLANS.get(cls)
     if plan is None:
-        keep = []
+        read, children = [], []
         for f in dataclasses.fields(cls):
             names = set(_IDENT.findall(_LITERAL.sub("", str(f.type))))
-            if not names <= _SCALAR_NAMES or f.name in _INTERFACE_FIELDS:
-                keep.append(f.name)
-        plan = _PLANS[cls] = tuple(keep)
+            if f.name in _INTERFACE_FIELDS or f.name in _TRACKERS or "Script" in names:
+                read.append(f.name)
+            if not names <= _SCALAR_NAMES | _LEAVES:
+                children.append(f.name)
+        plan = _PLANS[cls] = (tuple(read), tuple(children))
     return plan
 
 
 def _walk(obj: Any) -> Iterator[tuple[Any, str, Any]]:
-    """(owner, field name, value) for the fields of the model below ``obj`` that can hold
-    interface names, scripts or further model objects."""
+    """(owner, field name, value) of every field below ``obj`` that can name an interface,
+    hold a script or track something."""
     stack = [obj]
     while stack:
         node = stack.pop()
-        for name in _plan(type(node)):
+        read, children = _plan(type(node))
+        for name in read:
             value = getattr(node, name)
-            yield node, name, value
+            if value is not None and value != ():
+                yield node, name, value
+        for name in children:
+            value = getattr(node, name)
             if isinstance(value, tuple):
-                stack.extend(v for v in value if dataclasses.is_dataclass(v))
-            elif dataclasses.is_dataclass(value):
+                stack.extend(v for v in value if hasattr(v, "__dataclass_fields__"))
+            elif hasattr(value, "__dataclass_fields__"):
                 stack.append(value)
 
 
@@ -126,7 +134,7 @@ def check_host(config: Config, ctx: Ctx, host: Host | None = None) -> None:
         elif isinstance(value, str):
             if name in _INTERFACE_FIELDS:
                 interfaces.append((owner, name, value))
-        elif name in ("track_interfaces", "track_scripts") and isinstance(value, tuple):
+        elif name in _TRACKERS and isinstance(value, tuple):
             for ref in value:
                 if not isinstance(ref, TrackRef):
                     continue
