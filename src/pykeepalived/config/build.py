@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import socket
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ __all__ = ["LoadOptions", "LoadResult", "default_config_id", "load", "load_text"
 
 def default_config_id() -> str:
     """keepalived's default ``-i``: the host name up to the first dot."""
-    return socket.gethostname().split(".", 1)[0]
+    return os.uname().nodename.split(".", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,37 @@
+"""The import rules of STYLE.md: pure modules stay pure, and config depends on no subsystem."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "pykeepalived"
+IO_MODULES = {"asyncio", "socket", "subprocess", "time", "selectors", "threading"}
+SUBSYSTEMS = {"pykeepalived.vrrp", "pykeepalived.check", "pykeepalived.lb", "pykeepalived.daemon"}
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+CONFIG_MODULES = sorted((PACKAGE / "config").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", CONFIG_MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_config_is_pure_and_independent(path: Path) -> None:
+    imported = imports_of(path)
+    assert not {m.split(".")[0] for m in imported} & IO_MODULES, imported
+    assert not {m for m in imported if any(m.startswith(s) for s in SUBSYSTEMS)}, imported
+
+
+def test_the_rules_see_something() -> None:
+    assert len(CONFIG_MODULES) > 20
+    assert "pykeepalived.config.schema" in imports_of(PACKAGE / "config" / "build.py")
