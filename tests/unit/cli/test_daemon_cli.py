@@ -163,3 +163,23 @@ def test_console_entry_flushes_and_exits_with_the_status(bad: Path) -> None:
     assert proc.returncode == 5
     assert "smpt_connect_timeout" in proc.stderr
     assert proc.stderr.rstrip().endswith("1 error")
+
+
+@pytest.mark.parametrize(("config_id", "router_id"), [("n1", "A"), ("n2", "B")])
+def test_config_id_selects_conditional_lines(
+    tmp_path: Path, config_id: str, router_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "k.conf"
+    conf.write_text("global_defs {\n@n1 router_id A\n@^n1 router_id B\n}\n")
+    assert main(["-d", "-i", config_id, "-f", str(conf)]) == 0
+    assert f"router_id {router_id}\n" in capsys.readouterr().out
+
+
+def test_all_config_makes_a_missing_include_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "k.conf"
+    conf.write_text("include missing.conf\n")
+    assert main(["-t", "-f", str(conf)]) == 0  # plain include: a warning
+    assert main(["-t", "-e", "-f", str(conf)]) == 4  # -e: every include must exist
+    assert "matches no file" in capsys.readouterr().err
