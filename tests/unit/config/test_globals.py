@@ -217,3 +217,10 @@ def test_raise_for_errors() -> None:
         r.raise_for_errors()
     _, r = g("")
     r.raise_for_errors()
+
+
+@pytest.mark.parametrize("kind", ["state", "stats", "json"])
+def test_man_page_dump_file_names(kind: str) -> None:
+    gd, r = g(f"{kind}_file_location /var/tmp/ka.{kind}")
+    assert getattr(gd, f"{kind}_dump_file") == f"/var/tmp/ka.{kind}"
+    assert f"{kind}_dump_file" in (r.diagnostics[0].hint or "")

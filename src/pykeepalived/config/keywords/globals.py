@@ -319,7 +319,18 @@ _snmp_vrrp = Kw("enable_snmp_vrrp", boolean, status=_NI, note=_snmp_note)
 _flush_on_stop_kw = Kw("lvs_flush_on_stop", _flush_on_stop)
 _checker_name = Kw("checker_process_name", string)
 _garp_extra = Kw("vrrp_garp_extra_if", _garp_extra_if)
-_state_dump = Kw("state_dump_file", string)
+
+
+def _dump_file(kind: str) -> tuple[Kw, Kw]:
+    """``KIND_dump_file`` and the ``KIND_file_location`` spelling of keepalived's man page."""
+    kw = Kw(f"{kind}_dump_file", string)
+    return kw, alias(
+        f"{kind}_file_location",
+        kw,
+        deprecated=f"keepalived's man page says '{kind}_file_location' but its parser only knows"
+        f" '{kind}_dump_file'; write that",
+    )
+
 
 GLOBAL_DEFS = BlockSchema(
     "global_defs",
@@ -470,15 +481,9 @@ GLOBAL_DEFS = BlockSchema(
         Kw("config_save_dir", string, status=_NI),
         # dump files
         Kw("data_use_instance", boolean),
-        _state_dump,
-        alias(
-            "state_file_location",
-            _state_dump,
-            deprecated="keepalived's man page says 'state_file_location' but its parser only knows"
-            " 'state_dump_file'; write that",
-        ),
-        Kw("stats_dump_file", string),
-        Kw("json_dump_file", string),
+        *_dump_file("state"),
+        *_dump_file("stats"),
+        *_dump_file("json"),
         Kw("json_version", _json_version),
         # misc
         Kw("iproute_usr_dir", string),
