@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCOPE_HI",
+    "drop_untrackable_group",
     "family_setter",
     "ip_prefix",
     "iproute_number",
@@ -278,13 +279,7 @@ def parse_vip(ctx: Ctx, stmt: Stmt, *, static: bool) -> VipAddress:
                 ctx.error(
                     stmt, f"IPv6 addresses take no {key}; it is ignored", arg=item_arg(w.index(key))
                 )
-    if "track_group" in kw and "dev" not in kw:
-        ctx.warning(
-            stmt,
-            "a static address with track_group needs 'dev IF'; track_group ignored",
-            arg=item_arg(w.index("track_group")),
-        )
-        del kw["track_group"]
+    drop_untrackable_group(ctx, stmt, w, kw, "address", "dev")
     vip = VipAddress(address=address, **kw)
     remember(ctx, vip, stmt)
     return vip
@@ -448,13 +443,7 @@ def parse_rule(ctx: Ctx, stmt: Stmt, *, static: bool) -> Rule:
             " downwards, which is probably not what you want",
             hint="add 'preference N'",
         )
-    if "track_group" in kw and "iif" not in kw:
-        ctx.warning(
-            stmt,
-            "a static rule with track_group needs 'iif IF'; track_group ignored",
-            arg=item_arg(w.index("track_group")),
-        )
-        del kw["track_group"]
+    drop_untrackable_group(ctx, stmt, w, kw, "rule", "iif")
     rule = Rule(
         action=cast("RuleAction", action),
         family=6 if fam[0] == 6 else 4,
@@ -483,3 +472,17 @@ def rule_item(ctx: Ctx, stmt: Stmt) -> Rule:
 
 def static_rule_item(ctx: Ctx, stmt: Stmt) -> Rule:
     return parse_rule(ctx, stmt, static=True)
+
+
+def drop_untrackable_group(
+    ctx: Ctx, stmt: Stmt, words: list[str], kw: dict[str, Any], what: str, dev: str
+) -> None:
+    """A static address/route/rule can only be tracked through its interface: without
+    ``dev``/``iif`` its ``track_group`` is reported and dropped."""
+    if "track_group" in kw and dev not in kw:
+        ctx.warning(
+            stmt,
+            f"a static {what} with track_group needs '{dev} IF'; track_group ignored",
+            arg=item_arg(words.index("track_group")),
+        )
+        del kw["track_group"]

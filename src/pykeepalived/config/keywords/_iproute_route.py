@@ -7,12 +7,14 @@ They are the items of ``virtual_routes`` (in a ``vrrp_instance``) and of the top
 from __future__ import annotations
 
 import ipaddress
+import typing
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.config.convert import item_words, parse_int, parse_ip
 from pykeepalived.config.diagnostics import Category, did_you_mean
 from pykeepalived.config.keywords._iproute import (
     SCOPE_HI,
+    drop_untrackable_group,
     family_setter,
     ip_prefix,
     iproute_number,
@@ -24,7 +26,7 @@ from pykeepalived.config.keywords._vrrp_common import (
     option_value,
     remember,
 )
-from pykeepalived.config.model.vrrp import Nexthop, Route
+from pykeepalived.config.model.vrrp import Nexthop, Route, RouteType
 from pykeepalived.config.schema import Invalid
 
 if TYPE_CHECKING:
@@ -36,18 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_route", "route_item", "static_route_item"]
 
-_ROUTE_TYPES = (
-    "unicast",
-    "local",
-    "broadcast",
-    "multicast",
-    "throw",
-    "unreachable",
-    "prohibit",
-    "blackhole",
-    "nat",
-    "anycast",
-)
+_ROUTE_TYPES = typing.get_args(RouteType)
 _ROUTE_VALUE_OPTS = (
     "tos",
     "dsfield",
@@ -262,13 +253,7 @@ def parse_route(ctx: Ctx, stmt: Stmt, *, static: bool) -> Route:
             hint="add 'dev IF' (or 'no_track' to say that is intended)",
         )
         kw["no_track"] = True
-    if "track_group" in kw and "dev" not in kw:
-        ctx.warning(
-            stmt,
-            "a static route with track_group needs 'dev IF'; track_group ignored",
-            arg=item_arg(w.index("track_group")),
-        )
-        del kw["track_group"]
+    drop_untrackable_group(ctx, stmt, w, kw, "route", "dev")
     route = Route(to=to, family=family, nexthops=tuple(nexthops), options=tuple(options), **kw)
     remember(ctx, route, stmt)
     return route
