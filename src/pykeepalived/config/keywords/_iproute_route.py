@@ -67,33 +67,6 @@ _ROUTE_LOCKABLE = (
     "congctl",
 )
 _ROUTE_FLAG_OPTS = ("append", "prepend")
-_ROUTE_WORDS = (
-    "src",
-    "to",
-    "via",
-    "gw",
-    "or",
-    "from",
-    "dev",
-    "oif",
-    "table",
-    "metric",
-    "priority",
-    "preference",
-    "protocol",
-    "scope",
-    "onlink",
-    "encap",
-    "nexthop",
-    "no_track",
-    "track_group",
-    "inet",
-    "inet6",
-    *_ROUTE_VALUE_OPTS,
-    *_ROUTE_LOCKABLE,
-    *_ROUTE_FLAG_OPTS,
-    *_ROUTE_TYPES,
-)
 _ROUTE_VALUE_WORDS = frozenset(
     {
         "src",
@@ -114,6 +87,14 @@ _ROUTE_VALUE_WORDS = frozenset(
         *_ROUTE_LOCKABLE,
     }
 )
+"""Route words followed by a value."""
+_ROUTE_WORDS = (
+    *sorted(_ROUTE_VALUE_WORDS),
+    *("to", "onlink", "encap", "nexthop", "no_track", "inet", "inet6"),
+    *_ROUTE_FLAG_OPTS,
+    *_ROUTE_TYPES,
+)
+"""Every word a route line may hold (for did-you-mean)."""
 _ENCAP_PAIRS = ("id", "dst", "src", "tos", "ttl", "flags", "tc", "hoplimit")
 
 
