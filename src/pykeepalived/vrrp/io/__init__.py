@@ -1,0 +1,1 @@
+"""The I/O shell of the VRRP subsystem: sockets, announcements, the asyncio driver."""

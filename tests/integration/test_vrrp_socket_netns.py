@@ -1,0 +1,181 @@
+"""VRRP raw sockets across a real link: two network namespaces joined by a veth pair.
+
+Each side runs in its own process (``ip netns exec``), using VrrpSocket as the daemon will.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+pytestmark = [pytest.mark.privileged]
+
+RECEIVER = textwrap.dedent(
+    """
+    import asyncio, json, socket, sys
+    from ipaddress import ip_address
+    from pykeepalived.vrrp.io.socket import VrrpSocket, VrrpSocketParams
+
+    family = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+    group = ip_address(sys.argv[3]) if sys.argv[3] != "-" else None
+    got = []
+
+    async def main():
+        sock = VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group))
+        done = asyncio.Event()
+        def on(d):
+            got.append({"payload": d.payload.hex(), "src": str(d.source),
+                        "dst": str(d.destination), "ttl": d.ttl, "ip_header": d.ip_header})
+            if len(got) == 3:
+                done.set()
+        sock.start(on)
+        print("ready", flush=True)
+        try:
+            await asyncio.wait_for(done.wait(), 5)
+        finally:
+            sock.close()
+
+    asyncio.run(main())
+    print(json.dumps(got), flush=True)
+    """
+)
+
+SENDER = textwrap.dedent(
+    """
+    import socket, sys
+    from ipaddress import ip_address
+    from pykeepalived.vrrp.io.socket import VrrpSocket, VrrpSocketParams
+
+    family = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+    group = ip_address(sys.argv[3]) if sys.argv[3] != "-" else None
+    dst = ip_address(sys.argv[4]) if sys.argv[4] != "-" else None
+    with VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group)) as sock:
+        for i in range(3):
+            sock.send(bytes([0x21, 51, 100, 1, 0, 1, 0, 0]) + bytes([i]) * 4, dst)
+    """
+)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def veth_pair() -> Iterator[tuple[str, str]]:
+    """Two namespaces joined by a veth pair (a0 192.0.2.1, b0 192.0.2.2, 2001:db8::1/2)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 (network namespaces)")
+    tag = uuid.uuid4().hex[:6]
+    a, b = f"pksock{tag}a", f"pksock{tag}b"
+    try:
+        for ns in (a, b):
+            _ip("netns", "add", ns)
+            for conf in ("all", "default"):  # link-local addresses usable at once (no DAD)
+                subprocess.run(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-qw",
+                        f"net.ipv6.conf.{conf}.accept_dad=0",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+        _ip("-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "b0", "netns", b)
+        for ns, dev, last in ((a, "a0", "1"), (b, "b0", "2")):
+            _ip("-n", ns, "addr", "add", f"192.0.2.{last}/24", "dev", dev)
+            _ip("-n", ns, "addr", "add", f"2001:db8::{last}/64", "dev", dev, "nodad")
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        for ns, dev in ((a, "a0"), (b, "b0")):
+            _wait_for_link_local(ns, dev)
+        yield a, b
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def _wait_for_link_local(ns: str, dev: str) -> None:
+    """IPv6 needs the link-local source address, which appears shortly after the link is up."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            ["ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if "fe80::" in out and "tentative" not in out:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"no link-local address on {dev} in {ns}")
+
+
+def _exchange(ns: tuple[str, str], family: str, group: str, dst: str) -> list[dict[str, object]]:
+    a, b = ns
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", b, sys.executable, "-c", RECEIVER, "b0", family, group],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        assert receiver.stdout.readline().strip() == "ready"
+        subprocess.run(
+            ["ip", "netns", "exec", a, sys.executable, "-c", SENDER, "a0", family, group, dst],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+        out, err = receiver.communicate(timeout=10)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert receiver.returncode == 0, err
+    got: list[dict[str, object]] = json.loads(out.strip().splitlines()[-1])
+    return got
+
+
+def test_ipv4_multicast_carries_ttl_255_and_the_ip_header(veth_pair: tuple[str, str]) -> None:
+    got = _exchange(veth_pair, "4", "224.0.0.18", "-")
+    assert len(got) == 3
+    for i, d in enumerate(got):
+        assert d["src"] == "192.0.2.1"
+        assert d["dst"] == "224.0.0.18"
+        assert d["ttl"] == 255
+        assert d["ip_header"] is True
+        payload = bytes.fromhex(str(d["payload"]))
+        assert payload[0] == 0x45  # IPv4, 20-byte header
+        assert payload[1] == 0xC0  # TOS: internetwork control
+        assert payload[9] == 112  # protocol VRRP
+        assert payload[20:] == bytes([0x21, 51, 100, 1, 0, 1, 0, 0]) + bytes([i]) * 4
+
+
+def test_ipv4_unicast(veth_pair: tuple[str, str]) -> None:
+    got = _exchange(veth_pair, "4", "-", "192.0.2.2")
+    assert [d["dst"] for d in got] == ["192.0.2.2"] * 3
+
+
+def test_ipv6_multicast_reports_hop_limit_and_destination(veth_pair: tuple[str, str]) -> None:
+    got = _exchange(veth_pair, "6", "ff02::12", "-")
+    assert len(got) == 3
+    for i, d in enumerate(got):
+        assert str(d["src"]).startswith("fe80::")  # link-local source, as RFC 5798 wants
+        assert d["dst"] == "ff02::12"
+        assert d["ttl"] == 255
+        assert d["ip_header"] is False
+        assert bytes.fromhex(str(d["payload"]))[8:] == bytes([i]) * 4
