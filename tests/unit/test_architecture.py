@@ -23,13 +23,40 @@ def imports_of(path: Path) -> set[str]:
 
 
 CONFIG_MODULES = sorted((PACKAGE / "config").rglob("*.py"))
+PURE_CORES = [
+    PACKAGE / "vrrp" / name
+    for name in (
+        "events.py",
+        "actions.py",
+        "machine.py",
+        "timers.py",
+        "track.py",
+        "sync_group.py",
+        "instance.py",
+        "packet.py",
+        "_ah.py",
+        "stats.py",
+    )
+] + [PACKAGE / "net" / name for name in ("plan.py", "model.py")]
+PURE_CORES = [p for p in PURE_CORES if p.exists()]
 
 
-@pytest.mark.parametrize("path", CONFIG_MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def _id(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+@pytest.mark.parametrize("path", CONFIG_MODULES, ids=_id)
 def test_config_is_pure_and_independent(path: Path) -> None:
     imported = imports_of(path)
     assert not {m.split(".")[0] for m in imported} & IO_MODULES, imported
     assert not {m for m in imported if any(m.startswith(s) for s in SUBSYSTEMS)}, imported
+
+
+@pytest.mark.parametrize("path", PURE_CORES, ids=_id)
+def test_pure_cores_do_no_io(path: Path) -> None:
+    imported = imports_of(path)
+    assert not {m.split(".")[0] for m in imported} & IO_MODULES, imported
+    assert not {m for m in imported if ".io." in f"{m}." or m.startswith("pyroute2")}, imported
 
 
 def test_the_rules_see_something() -> None:
