@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
     from pykeepalived.config.diagnostics import Diagnostic
 
-__all__ = ["ConfigError", "PykeepalivedError"]
+__all__ = ["ConfigError", "ProtocolViolation", "PykeepalivedError"]
 
 
 class PykeepalivedError(Exception):
@@ -23,3 +23,7 @@ class ConfigError(PykeepalivedError):
         self.diagnostics = tuple(diagnostics)
         errors = sum(d.severity == "error" for d in self.diagnostics)
         super().__init__(f"{errors} error(s) in configuration")
+
+
+class ProtocolViolation(PykeepalivedError):
+    """A peer sent something the protocol does not allow (the peer did wrong, not us)."""

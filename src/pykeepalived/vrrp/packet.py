@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Final, Literal
 
-from pykeepalived.errors import PykeepalivedError
+from pykeepalived.errors import ProtocolViolation
 from pykeepalived.vrrp._ah import AH_LEN, AhState, build_ah, compute_icv, parse_ah
 
 if TYPE_CHECKING:
@@ -98,13 +98,6 @@ AUTH_DATA_LEN: Final = 8
 IPV4_HEADER_LEN: Final = 20
 MAX_ADDRESSES: Final = 255
 _V3_INTERVAL_MASK: Final = 0x0FFF
-
-
-class ProtocolViolation(PykeepalivedError):
-    """A peer sent something the protocol does not allow (the peer did wrong, not us).
-
-    Defined here until :mod:`pykeepalived.errors` grows it; it belongs there.
-    """
 
 
 class MalformedAdvert(ProtocolViolation):
