@@ -1,0 +1,267 @@
+"""The notify FIFOs (``notify_fifo``, ``vrrp_notify_fifo``; reference §2.6).
+
+As keepalived does: the FIFO is created when missing (mode 0644 less the umask, given to
+the configured user/group), the ``*_fifo_script`` reader is started with the FIFO path
+appended as its last argument, and then the FIFO is opened ``O_RDWR | O_NONBLOCK``. Holding
+a read end ourselves means a line written before the reader opens the FIFO waits in the pipe
+instead of being lost (the start-up race of keepalived issue #2024 does not happen), and a
+write never blocks: when the pipe is full (no reader for 64 KiB of lines) the line is
+dropped and counted.
+
+If the FIFO cannot be opened, or is removed or replaced while we run, :meth:`FifoWriter.write`
+re-creates and re-opens it (at most once per ``recheck_interval``) and drops lines meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import grp
+import logging
+import os
+import pwd
+import stat
+import time
+from typing import TYPE_CHECKING
+
+from pykeepalived.errors import PykeepalivedError
+from pykeepalived.notify.script import PreparedScript, Refused, ScriptFailure, ScriptRunner
+
+if TYPE_CHECKING:
+    from pykeepalived.config.model.common import Script
+    from pykeepalived.config.model.globals import Fifo, GlobalDefs
+    from pykeepalived.notify.script import ScriptPolicy
+
+__all__ = ["FifoFailure", "FifoWriter", "vrrp_fifos"]
+
+log = logging.getLogger(__name__)
+
+_OPEN_FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+_FIFO_MODE = 0o644
+
+
+class FifoFailure(PykeepalivedError):
+    """The FIFO could not be created or opened (the reason is the message)."""
+
+
+def _owner(user: str | None, group: str | None) -> tuple[int, int]:
+    uid = gid = -1
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        uid, gid = pw.pw_uid, pw.pw_gid
+    if group is not None:
+        gid = grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
+class FifoWriter:
+    """One notify FIFO: non-blocking line writes, and its optional reader process.
+
+    ``write`` is synchronous and safe to call from the event loop at any time (also before
+    :meth:`run`: it opens the FIFO itself). :meth:`run` starts the reader, opens the FIFO and
+    keeps the reader until cancelled; then it stops the reader (SIGTERM), closes the FIFO and
+    removes it if we created it."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        reader: PreparedScript | None = None,
+        runner: ScriptRunner | None = None,
+        recheck_interval: float = 1.0,
+    ) -> None:
+        self.path = path
+        self.user = user
+        self.group = group
+        self.reader = reader
+        self._runner = runner or ScriptRunner()
+        self._recheck = recheck_interval
+        self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None
+        self._next_check = 0.0
+        self._created = False
+        self._warned = False
+        self.written = 0
+        """Lines written."""
+        self.dropped = 0
+        """Lines dropped (pipe full, FIFO missing or not openable)."""
+        self.reader_process: asyncio.subprocess.Process | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
+    # -- open / close --------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the FIFO if it is missing. Raises FifoFailure."""
+        try:
+            os.mkfifo(self.path, _FIFO_MODE)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise FifoFailure(f"cannot create notify FIFO {self.path}: {exc.strerror}") from exc
+        self._created = True
+        if self.user is not None or self.group is not None:
+            try:
+                os.chown(self.path, *_owner(self.user, self.group))
+            except (KeyError, OSError) as exc:
+                log.warning("notify FIFO %s: cannot set owner: %s", self.path, exc)
+
+    def open(self) -> None:
+        """Create (if missing) and open the FIFO. Raises FifoFailure."""
+        self.close_fd()
+        self.create()
+        try:
+            fd = os.open(self.path, _OPEN_FLAGS)
+        except OSError as exc:
+            reason = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+            raise FifoFailure(f"cannot open notify FIFO {self.path}: {reason}") from exc
+        st = os.fstat(fd)
+        if not stat.S_ISFIFO(st.st_mode):
+            os.close(fd)
+            raise FifoFailure(f"notify FIFO {self.path} exists and is not a FIFO")
+        self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+        self._next_check = time.monotonic() + self._recheck
+        self._warned = False
+
+    def close_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = self._ident = None
+
+    def close(self) -> None:
+        """Close the FIFO, and remove it if we created it."""
+        self.close_fd()
+        if self._created:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self._created = False
+
+    def _usable(self) -> bool:
+        """Open, and still the file at ``path`` (checked once per ``recheck_interval``)."""
+        now = time.monotonic()
+        if self._fd is not None and now < self._next_check:
+            return True
+        self._next_check = now + self._recheck
+        if self._fd is not None:
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == self._ident:
+                return True
+            log.info("notify FIFO %s was removed or replaced; re-opening", self.path)
+        try:
+            self.open()
+        except FifoFailure as exc:
+            self.close_fd()
+            self._next_check = now + self._recheck
+            if not self._warned:
+                self._warned = True
+                log.warning("%s", exc)
+            return False
+        return True
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, line: bytes) -> bool:
+        """Write one line without blocking; False (and counted) if it was dropped."""
+        if not self._usable() or self._fd is None:
+            self.dropped += 1
+            return False
+        try:
+            n = os.write(self._fd, line)
+        except BlockingIOError:
+            self.dropped += 1
+            if not self._warned:
+                self._warned = True
+                log.warning("notify FIFO %s is full (no reader?): dropping lines", self.path)
+            return False
+        except OSError as exc:
+            self.dropped += 1
+            log.warning("notify FIFO %s: write failed: %s; re-opening", self.path, exc.strerror)
+            self.close_fd()
+            return False
+        self._warned = False
+        self.written += 1
+        if n < len(line):  # only possible for lines longer than PIPE_BUF
+            log.warning("notify FIFO %s: short write (%d of %d bytes)", self.path, n, len(line))
+        return True
+
+    # -- the reader process -------------------------------------------------------------------
+
+    async def start_reader(self) -> asyncio.subprocess.Process | None:
+        """Start the ``*_fifo_script`` with the FIFO path appended (None: no reader or it
+        could not start; the reason is logged)."""
+        if self.reader is None:
+            return None
+        try:
+            self.reader_process = await self._runner.start(
+                self.reader, (*self.reader.argv, self.path)
+            )
+        except ScriptFailure as exc:
+            log.warning("%s", exc)
+            return None
+        return self.reader_process
+
+    async def stop_reader(self) -> None:
+        """SIGTERM the reader (SIGKILL after the runner's grace)."""
+        proc, self.reader_process = self.reader_process, None
+        if proc is not None and proc.returncode is None:
+            await self._runner.stop(proc)
+
+    async def run(self) -> None:
+        """Create the FIFO, start the reader, open, then hold until cancelled."""
+        try:
+            self.create()
+        except FifoFailure as exc:
+            log.warning("%s", exc)
+        proc = await self.start_reader()
+        self._usable()
+        try:
+            if proc is not None:
+                rc = await proc.wait()
+                log.warning(
+                    "%s (reader of %s) exited %s", self.reader and self.reader.label, self.path, rc
+                )
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.stop_reader()
+            raise
+        finally:
+            self.close()
+
+
+def _reader(script: Script | None, label: str, policy: ScriptPolicy) -> PreparedScript | None:
+    if script is None:
+        return None
+    prepared = policy.prepare(script, label)
+    return None if isinstance(prepared, Refused) else prepared
+
+
+def vrrp_fifos(gd: GlobalDefs, policy: ScriptPolicy, runner: ScriptRunner) -> list[FifoWriter]:
+    """The FIFOs that receive VRRP lines: ``notify_fifo`` and ``vrrp_notify_fifo``, each with
+    its reader script (a refused script is logged by the policy and not started)."""
+    out: list[FifoWriter] = []
+    pairs: tuple[tuple[Fifo | None, Script | None, str], ...] = (
+        (gd.notify_fifo, gd.notify_fifo_script, "notify_fifo_script"),
+        (gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script, "vrrp_notify_fifo_script"),
+    )
+    for fifo, script, label in pairs:
+        if fifo is None:
+            continue
+        out.append(
+            FifoWriter(
+                fifo.path,
+                user=fifo.user,
+                group=fifo.group,
+                reader=_reader(script, label, policy),
+                runner=runner,
+            )
+        )
+    return out
