@@ -23,21 +23,25 @@ def imports_of(path: Path) -> set[str]:
 
 
 CONFIG_MODULES = sorted((PACKAGE / "config").rglob("*.py"))
-PURE_CORES = [
-    PACKAGE / "vrrp" / name
-    for name in (
-        "events.py",
-        "actions.py",
-        "machine.py",
-        "timers.py",
-        "track.py",
-        "sync_group.py",
-        "instance.py",
-        "packet.py",
-        "_ah.py",
-        "stats.py",
-    )
-] + [PACKAGE / "net" / name for name in ("plan.py", "model.py")]
+PURE_CORES = (
+    [
+        PACKAGE / "vrrp" / name
+        for name in (
+            "events.py",
+            "actions.py",
+            "machine.py",
+            "timers.py",
+            "track.py",
+            "sync_group.py",
+            "instance.py",
+            "packet.py",
+            "_ah.py",
+            "stats.py",
+        )
+    ]
+    + [PACKAGE / "net" / name for name in ("plan.py", "model.py")]
+    + [PACKAGE / "notify" / "events.py"]
+)
 PURE_CORES = [p for p in PURE_CORES if p.exists()]
 
 
