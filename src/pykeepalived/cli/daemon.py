@@ -270,11 +270,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(dump_text(result.config))
         return check_exit_code(result)
-    sys.stderr.write(
-        "pykeepalived: running the daemon is not implemented yet; use -t to check"
-        f" '{path}' or -d to dump its effective configuration\n"
+    return _run_daemon(path, result, values, counts)
+
+
+def _run_daemon(
+    path: str, result: LoadResult, values: dict[str, str | None], counts: dict[str, int]
+) -> int:
+    """Run what exists of the daemon (the VRRP subsystem) in the foreground."""
+    config = result.config
+    if config is None:
+        return check_exit_code(result) or ExitCode.USAGE
+    if "check" in counts and "vrrp" not in counts:
+        sys.stderr.write(
+            "pykeepalived: the checker subsystem (-C) is not implemented yet; nothing to run\n"
+        )
+        return ExitCode.USAGE
+    if not config.has_vrrp and (not config.has_checker or "vrrp" in counts):
+        sys.stderr.write(
+            f"pykeepalived: nothing to run in '{path}': no vrrp_instance or static"
+            " address/route/rule (running without one, like keepalived's --all,"
+            " is not implemented yet)\n"
+        )
+        return ExitCode.USAGE
+    if config.has_checker and "vrrp" not in counts:
+        sys.stderr.write(
+            "pykeepalived: warning: the checker subsystem (virtual_server) is not"
+            " implemented yet; running the VRRP subsystem only\n"
+        )
+    if "dont_fork" not in counts:
+        sys.stderr.write(
+            "pykeepalived: warning: forking into the background is not implemented yet;"
+            " staying in the foreground (use -n)\n"
+        )
+    from pykeepalived.daemon import (
+        DEFAULT_PID_FILE,
+        DEFAULT_VRRP_PID_FILE,
+        DaemonOptions,
+        run_daemon,
     )
-    return ExitCode.USAGE
+
+    options = DaemonOptions(
+        log_console="log_console" in counts,
+        log_detail=counts.get("log_detail", 0),
+        log_facility=values.get("log_facility"),
+        log_file=(values.get("log_file") or "") if "log_file" in counts else None,
+        no_syslog="no_syslog" in counts,
+        dont_release_vrrp="dont_release_vrrp" in counts,
+        ignore_sigint="ignore_sigint" in counts,
+        pid_file=values.get("pid") or DEFAULT_PID_FILE,
+        vrrp_pid_file=values.get("vrrp_pid") or DEFAULT_VRRP_PID_FILE,
+    )
+    return run_daemon(config, options)
 
 
 def run() -> NoReturn:

@@ -121,11 +121,19 @@ def test_dump_text_and_json(good: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(capsys.readouterr().out)["global_defs"]["router_id"] == "B"
 
 
-def test_running_the_daemon_says_it_is_not_there_yet(
+def test_a_configuration_with_nothing_to_run_says_so(
     good: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # keepalived would sit idle waiting for a reload; without reload we say why we stop.
     assert main(["-n", "-f", str(good)]) == 1
-    assert "not implemented yet" in capsys.readouterr().err
+    assert "nothing to run" in capsys.readouterr().err
+
+
+def test_the_checker_subsystem_alone_is_not_there_yet(
+    good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-n", "-C", "-f", str(good)]) == 1
+    assert "checker subsystem (-C) is not implemented yet" in capsys.readouterr().err
 
 
 def test_getopt_clusters_optional_args_and_prefixes() -> None:

@@ -1,0 +1,208 @@
+"""Running the daemon: logging as keepalived logs, pid files, and the subsystems.
+
+pykeepalived runs its subsystems in one process (keepalived forks a parent and a child per
+subsystem): the VRRP subsystem is :mod:`.vrrp_app`; the checker subsystem does not exist
+yet. The pid of this one process goes in both pid files (``-p`` and ``-r``).
+
+Log lines carry keepalived's ident, so that existing log filters keep working::
+
+    Mon Jan  8 10:00:00 2024 Keepalived_vrrp[1234]: (VI_1) Entering MASTER STATE: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pykeepalived import __version__
+from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pykeepalived.config.model.root import Config
+
+__all__ = [
+    "DEFAULT_LOG_FILE",
+    "DEFAULT_PID_FILE",
+    "DEFAULT_VRRP_PID_FILE",
+    "IDENT",
+    "DaemonOptions",
+    "PidFileError",
+    "configure_logging",
+    "pid_files",
+    "run_daemon",
+    "subsystem_log_file",
+]
+
+IDENT = "Keepalived_vrrp"
+"""keepalived's syslog ident of its VRRP process."""
+DEFAULT_PID_FILE = "/run/keepalived.pid"
+DEFAULT_VRRP_PID_FILE = "/run/vrrp.pid"
+DEFAULT_LOG_FILE = "/tmp/keepalived.log"
+DATE_FORMAT = "%a %b %d %H:%M:%S %Y"
+_SYSLOG = logging.handlers.SysLogHandler
+_FACILITIES: dict[str, int] = {
+    "daemon": _SYSLOG.LOG_DAEMON,
+    "user": _SYSLOG.LOG_USER,
+    **{f"local{n}": _SYSLOG.LOG_LOCAL0 + n for n in range(8)},
+}
+
+log = logging.getLogger("pykeepalived.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """The command-line options that matter to a running daemon."""
+
+    log_console: bool = False
+    """``-l``: log to stderr."""
+    log_detail: int = 0
+    """``-D`` (count): debug messages too."""
+    log_facility: str | None = None
+    """``-S``: syslog facility (0-7, local0-7, user, daemon)."""
+    log_file: str | None = None
+    """``-g``: also log to this file (``_vrrp`` inserted before the extension)."""
+    no_syslog: bool = False
+    """``-G``."""
+    dont_release_vrrp: bool = False
+    """``-V``."""
+    ignore_sigint: bool = False
+    pid_file: str = DEFAULT_PID_FILE
+    """``-p``."""
+    vrrp_pid_file: str = DEFAULT_VRRP_PID_FILE
+    """``-r``."""
+
+
+class PidFileError(Exception):
+    """A pid file names a running daemon, or cannot be written."""
+
+
+def subsystem_log_file(path: str, suffix: str = "_vrrp") -> str:
+    """keepalived's child log file name: ``suffix`` before the last ``.`` of the base name."""
+    head, base = os.path.split(path)
+    stem, dot, ext = base.rpartition(".")
+    name = f"{stem}{suffix}.{ext}" if dot and stem else f"{base}{suffix}"
+    return os.path.join(head, name)
+
+
+def _facility(value: str | None) -> int:
+    if value is None:
+        return _FACILITIES["daemon"]
+    key = f"local{value}" if value.isdigit() else value.lower()
+    return _FACILITIES.get(key, _FACILITIES["daemon"])
+
+
+def configure_logging(options: DaemonOptions) -> list[logging.Handler]:
+    """Set up the root logger as keepalived logs; returns the handlers installed."""
+    handlers: list[logging.Handler] = []
+    console = logging.Formatter(
+        f"%(asctime)s {IDENT}[%(process)d]: %(message)s", datefmt=DATE_FORMAT
+    )
+    if options.log_console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(console)
+        handlers.append(stream)
+    if options.log_file is not None:
+        path = subsystem_log_file(options.log_file or DEFAULT_LOG_FILE)
+        try:
+            file_handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"cannot open log file {path}: {exc.strerror or exc}\n")
+        else:
+            file_handler.setFormatter(console)
+            handlers.append(file_handler)
+    if not options.no_syslog and os.path.exists("/dev/log"):
+        try:
+            syslog = logging.handlers.SysLogHandler(
+                address="/dev/log", facility=_facility(options.log_facility)
+            )
+        except OSError:
+            pass
+        else:
+            syslog.setFormatter(logging.Formatter(f"{IDENT}[%(process)d]: %(message)s"))
+            handlers.append(syslog)
+    root = logging.getLogger()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if options.log_detail else logging.INFO)
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    return handlers
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def pid_files(*paths: str) -> Iterator[None]:
+    """Write our pid to each file for the duration; refuse when one names another live
+    process (keepalived's "daemon is already running"). Files still holding our pid are
+    removed afterwards."""
+    me = os.getpid()
+    unique = list(dict.fromkeys(paths))
+    for path in unique:
+        try:
+            with open(path, encoding="ascii") as f:
+                old = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if old and old != me and _running(old):
+            raise PidFileError(f"daemon is already running (pid {old} in {path})")
+    written: list[str] = []
+    try:
+        for path in unique:
+            try:
+                with open(path, "w", encoding="ascii") as f:
+                    f.write(f"{me}\n")
+            except OSError as exc:
+                raise PidFileError(f"cannot write pid file {path}: {exc.strerror or exc}") from exc
+            written.append(path)
+        yield
+    finally:
+        for path in written:
+            with contextlib.suppress(OSError, ValueError):
+                with open(path, encoding="ascii") as f:
+                    if int(f.read().strip() or 0) != me:
+                        continue
+                os.unlink(path)
+
+
+def run_daemon(config: Config, options: DaemonOptions) -> int:
+    """Run the VRRP subsystem in the foreground until SIGTERM/SIGINT; the exit status."""
+    handlers = configure_logging(options)
+    try:
+        log.info("Starting pykeepalived v%s (VRRP subsystem, pid %d)", __version__, os.getpid())
+        try:
+            app = VrrpApp(
+                config,
+                VrrpOptions(
+                    dont_release=options.dont_release_vrrp,
+                    ignore_sigint=options.ignore_sigint,
+                ),
+            )
+            with pid_files(options.pid_file, options.vrrp_pid_file):
+                return asyncio.run(app.run())
+        except (StartupError, PidFileError) as exc:
+            log.error("%s", exc)
+            if not options.log_console:
+                sys.stderr.write(f"pykeepalived: {exc}\n")
+            return 1
+    finally:
+        root = logging.getLogger()
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()

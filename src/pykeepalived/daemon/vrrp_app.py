@@ -1,0 +1,683 @@
+"""The VRRP subsystem's composition root: configuration in, a running VRRP router out.
+
+:func:`plan_vrrp` (pure) decides, from the configuration, what each instance needs: its
+parameters, interface, multicast group or unicast peers, authentication, the records it
+installs as MASTER and the trackers it follows. :class:`VrrpApp` then builds and runs it:
+
+1. the forced clean-up of addresses, routes and rules a crashed run left behind;
+2. our source address per instance (the one the kernel uses for the adverts);
+3. one :class:`~pykeepalived.vrrp.io.socket.VrrpSocket` per (interface, family, protocol,
+   multicast group or unicast source, TTL), shared by its instances through a
+   :class:`~pykeepalived.vrrp.io.driver.SocketMux` that dispatches by VRID;
+4. one :class:`~pykeepalived.vrrp.io.driver.VrrpDriver` per instance, or per sync group;
+5. one :class:`~pykeepalived.net.addresses.AddressReconciler` for every owner (static
+   records and each instance), one :class:`~pykeepalived.vrrp.io.announce.LoopAnnouncer`;
+6. a single TaskGroup running the reconciler, the netlink link watcher and a slow link poll
+   (which catches what a lost notification would miss), until SIGTERM or SIGINT.
+
+Shutdown: every instance stops (priority-0 adverts, addresses released; both skipped with
+``-V``), static records are removed, and the reconciler applies it before :meth:`VrrpApp.run`
+returns 0.
+
+Trackers other than interfaces (``vrrp_script``, ``track_file``, ``vrrp_track_process``) are
+fed through :meth:`VrrpApp.update_tracker`; until something calls it, a weight-0 script keeps
+its instance in FAULT, as keepalived does before a script's first result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import TYPE_CHECKING
+
+from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
+from pykeepalived.errors import PykeepalivedError
+from pykeepalived.net.addresses import AddressReconciler, cleanup_stale
+from pykeepalived.net.model import STATIC_OWNER, NetState, records_for_config, union
+from pykeepalived.net.netlink import LinkEvent, LinkState, Netlink, NetlinkFailure
+from pykeepalived.vrrp.events import Input, LinkChanged, State
+from pykeepalived.vrrp.instance import InstanceParams
+from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
+from pykeepalived.vrrp.io.driver import (
+    Endpoint,
+    SocketMux,
+    SoloUnit,
+    Unit,
+    VrrpDriver,
+    VrrpEventSink,
+)
+from pykeepalived.vrrp.io.socket import (
+    IPPROTO_VRRP,
+    SocketFailure,
+    VrrpSocket,
+    VrrpSocketParams,
+)
+from pykeepalived.vrrp.machine import VrrpMachine
+from pykeepalived.vrrp.packet import NO_AUTH, Auth
+from pykeepalived.vrrp.sync_group import SyncCoordinator
+from pykeepalived.vrrp.track import (
+    Tracker,
+    TrackerKind,
+    TrackerSet,
+    TrackerStatus,
+    resolve_trackers,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pykeepalived.config.model.root import Config
+    from pykeepalived.vrrp.io.driver import Received
+
+__all__ = [
+    "InstancePlan",
+    "StartupError",
+    "VrrpApp",
+    "VrrpOptions",
+    "VrrpPlan",
+    "kernel_source",
+    "plan_vrrp",
+]
+
+log = logging.getLogger(__name__)
+
+IPAddr = IPv4Address | IPv6Address
+_AF = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
+class StartupError(PykeepalivedError):
+    """The VRRP subsystem cannot start with this configuration on this host."""
+
+
+# ---- the plan (pure) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstancePlan:
+    """What one ``vrrp_instance`` needs, decided from the configuration alone."""
+
+    inst: VrrpInstance
+    params: InstanceParams
+    interface: str
+    group: IPAddr | None
+    """Multicast group of the adverts (None: unicast to ``peers``)."""
+    peers: tuple[IPAddr, ...] = ()
+    ttl: int = 255
+    auth: Auth = NO_AUTH
+    v3_checksum_as_v2: bool = False
+    check_unicast_src: bool = False
+    records: NetState = field(default_factory=NetState)
+    trackers: tuple[Tracker, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.inst.name
+
+    @property
+    def family(self) -> int:
+        """4 or 6."""
+        return self.inst.family
+
+    @property
+    def unicast(self) -> bool:
+        return self.group is None
+
+    @property
+    def track_own_link(self) -> bool:
+        """The instance goes to FAULT when its interface goes down."""
+        return not self.inst.dont_track_primary
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """The addresses announced as MASTER: VIPs and excluded VIPs where they live."""
+        return tuple(
+            Target(a.ifname, a.local)
+            for a in sorted(self.records.addresses, key=lambda a: (a.ifname, str(a.local)))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpPlan:
+    """Everything :class:`VrrpApp` builds, decided from the configuration."""
+
+    instances: tuple[InstancePlan, ...] = ()
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Sync groups with at least two existing members: (name, member names)."""
+    static: NetState = field(default_factory=NetState)
+    managed: NetState = field(default_factory=NetState)
+    """Every record the configuration can install (the reconciler may delete those)."""
+    pacing: tuple[tuple[str, Pacing], ...] = ()
+    """``garp_group`` spacing by interface."""
+    default_pacing: Pacing = field(default_factory=Pacing)
+    startup_delay: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
+def _auth(inst: VrrpInstance, version: int) -> Auth:
+    if inst.auth_hmac is not None:
+        raise StartupError(f"{inst.name}: auth_hmac is not supported yet")
+    a = inst.authentication
+    if a is None or version != 2 or inst.family != 4:
+        return NO_AUTH
+    if a.auth_type == "AH":
+        raise StartupError(
+            f"{inst.name}: auth_type AH is not supported by the daemon yet"
+            " (the codec has it; sending needs a header-including raw socket)"
+        )
+    return Auth.from_password("PASS", a.auth_pass)
+
+
+def plan_vrrp(config: Config) -> VrrpPlan:
+    """Decide every instance's needs; raise :class:`StartupError` for what cannot run."""
+    defs = config.global_defs
+    vrrp = config.vrrp
+    warnings: list[str] = []
+    names = {inst.name for inst in vrrp.vrrp_instances}
+    group_of: dict[str, SyncGroup] = {}
+    groups: list[tuple[str, tuple[str, ...]]] = []
+    for sg in vrrp.vrrp_sync_groups:
+        members = tuple(m for m in sg.members if m in names)
+        if len(members) < 2:
+            warnings.append(
+                f"vrrp_sync_group {sg.name} has only {len(members)} virtual router(s) - removing"
+            )
+            continue
+        groups.append((sg.name, members))
+        for m in members:
+            group_of[m] = sg
+    per_owner = records_for_config(config)
+    instances: list[InstancePlan] = []
+    for inst in vrrp.vrrp_instances:
+        group_cfg = group_of.get(inst.name)
+        params = InstanceParams.from_config(
+            inst, defs, sync_group=group_cfg.name if group_cfg else None
+        )
+        interface = inst.interface or defs.default_interface
+        if not interface:
+            raise StartupError(f"{inst.name}: no interface (and no default_interface)")
+        peers = tuple(p.address for p in inst.unicast_peers)
+        group: IPAddr | None = None
+        if not peers:
+            if inst.unicast and inst.unicast_fault_no_peer:
+                raise StartupError(
+                    f"{inst.name}: unicast_fault_no_peer without peers is not supported yet"
+                )
+            group = inst.mcast_dst_ip or (
+                defs.vrrp_mcast_group4 if inst.family == 4 else defs.vrrp_mcast_group6
+            )
+        ttl = inst.unicast_ttl if peers and inst.unicast_ttl is not None else 255
+        v3_as_v2 = (
+            inst.v3_checksum_as_v2 if inst.v3_checksum_as_v2 is not None else defs.v3_checksum_as_v2
+        )
+        if inst.use_vmac is not None or inst.use_ipvlan is not None:
+            warnings.append(
+                f"({inst.name}) use_vmac/use_ipvlan is not implemented yet:"
+                f" running on {interface} with its own MAC"
+            )
+        if not params.accept:
+            warnings.append(
+                f"({inst.name}) no_accept needs firewall rules, which are not implemented"
+                " yet: the addresses accept traffic"
+            )
+        trackers = resolve_trackers(inst, vrrp, group_cfg)
+        others = sorted({f"track_{t.kind} {t.name}" for t in trackers if t.kind != "interface"})
+        if others:
+            warnings.append(
+                f"({inst.name}) {', '.join(others)}: fed only through VrrpApp.update_tracker"
+                " (not wired to the trackers yet); an unweighted script holds FAULT until then"
+            )
+        instances.append(
+            InstancePlan(
+                inst=inst,
+                params=params,
+                interface=interface,
+                group=group,
+                peers=peers,
+                ttl=ttl,
+                auth=_auth(inst, params.version),
+                v3_checksum_as_v2=v3_as_v2,
+                check_unicast_src=bool(peers)
+                and (inst.check_unicast_src or defs.vrrp_check_unicast_src),
+                records=per_owner.get(inst.name, NetState()),
+                trackers=trackers,
+            )
+        )
+    pacing = tuple(
+        (ifname, Pacing(gg.garp_interval or 0.0, gg.gna_interval or 0.0))
+        for gg in vrrp.garp_groups
+        for ifname in gg.interfaces
+    )
+    if config.root.net_namespace:
+        warnings.append("net_namespace is not implemented yet: running in this namespace")
+    return VrrpPlan(
+        instances=tuple(instances),
+        groups=tuple(groups),
+        static=per_owner.get(STATIC_OWNER, NetState()),
+        managed=union(per_owner.values()),
+        pacing=pacing,
+        default_pacing=Pacing(defs.vrrp_garp_interval, defs.vrrp_gna_interval),
+        startup_delay=max(defs.vrrp_startup_delay, 0.0),
+        warnings=tuple(warnings),
+    )
+
+
+# ---- the source address ------------------------------------------------------------------------
+
+
+def kernel_source(ifname: str, destination: IPAddr) -> IPAddr | None:
+    """The source address the kernel picks for ``destination`` out of ``ifname`` (what a
+    raw socket there sends from), found with a connected UDP socket (nothing is sent);
+    None when there is none yet."""
+    family = _AF[destination.version]
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if destination.version == 6:
+                scoped = destination.is_link_local or destination.is_multicast
+                scope = socket.if_nametoindex(ifname) if scoped else 0
+                sock.connect((str(destination), 9, 0, scope))
+            else:
+                sock.connect((str(destination), 9))
+            address = ip_address(str(sock.getsockname()[0]).split("%", 1)[0])
+        except OSError:
+            return None
+    return None if address.is_unspecified else address
+
+
+# ---- the application ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpOptions:
+    """Run-time settings of the VRRP subsystem (from the command line)."""
+
+    dont_release: bool = False
+    """``-V``: leave addresses in place on stop (and send no priority-0 advert)."""
+    ignore_sigint: bool = False
+    """``--ignore-sigint``."""
+    request_timeout: float = 5.0
+    """Seconds allowed for one netlink request."""
+    shutdown_timeout: float = 5.0
+    """Seconds allowed for releasing the addresses on stop."""
+    source_wait: float = 5.0
+    """Seconds to wait at start-up for a source address (IPv6 link-local after DAD)."""
+    link_poll_every: float = 5.0
+    """Seconds between link-state polls (netlink notifications do the fast part)."""
+    resync_every: float = 30.0
+    """Seconds between the reconciler's drift repairs."""
+    sinks: tuple[VrrpEventSink, ...] = ()
+    """Consumers of state changes (the notify engine)."""
+
+
+@dataclass(eq=False)
+class _Instance:
+    plan: InstancePlan
+    machine: VrrpMachine
+    endpoint: Endpoint
+    trackers: TrackerSet
+    driver: VrrpDriver | None = None
+
+
+class VrrpApp:
+    """Builds the VRRP subsystem from a configuration and runs it until :meth:`stop`."""
+
+    def __init__(self, config: Config, options: VrrpOptions | None = None) -> None:
+        self._config = config
+        self._options = options or VrrpOptions()
+        self._plan = plan_vrrp(config)
+        self._stop = asyncio.Event()
+        self._instances: dict[str, _Instance] = {}
+        self._drivers: list[VrrpDriver] = []
+        self._sockets: dict[tuple[object, ...], tuple[VrrpSocket, SocketMux]] = {}
+        self._links: dict[str, bool] = {}
+        self._stopping = False
+
+    @property
+    def plan(self) -> VrrpPlan:
+        return self._plan
+
+    @property
+    def drivers(self) -> tuple[VrrpDriver, ...]:
+        return tuple(self._drivers)
+
+    def states(self) -> dict[str, State]:
+        """Each instance's last known state."""
+        return {n: s for d in self._drivers for n, s in d.states.items()}
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down (safe from a signal handler)."""
+        self._stop.set()
+
+    def update_tracker(self, kind: TrackerKind, name: str, status: TrackerStatus) -> None:
+        """A tracked object changed (script result, file value, process count, link):
+        recompute each affected instance's priority and fault, and feed the machine."""
+        for inst in self._instances.values():
+            for event in inst.trackers.update(kind, name, status):
+                if inst.driver is not None:
+                    inst.driver.feed(inst.plan.name, event)
+
+    # ---- run ---------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until :meth:`stop` (or SIGTERM/SIGINT); returns the exit status."""
+        for warning in self._plan.warnings:
+            log.warning("%s", warning)
+        loop = asyncio.get_running_loop()
+        async with contextlib.AsyncExitStack() as stack:
+            nl = Netlink()
+            stack.push_async_callback(nl.aclose)
+            links = await self._read_links(nl, required=True)
+            await self._cleanup(nl)
+            sender = NetSender()
+            stack.callback(sender.close)
+            announcer = LoopAnnouncer(
+                sender,
+                loop,
+                pacing=dict(self._plan.pacing),
+                default=self._plan.default_pacing,
+            )
+            stack.callback(announcer.close)
+            reconciler = AddressReconciler(
+                nl,
+                resync_every=self._options.resync_every,
+                request_timeout=self._options.request_timeout,
+                managed=self._plan.managed,
+            )
+            await self._build(loop, reconciler, announcer)
+            stack.callback(self._close_sockets)
+            for key, (sock, mux) in self._sockets.items():
+                sock.start(mux.on_datagram)
+                log.debug("listening on %s", key)
+            if self._plan.static:
+                reconciler.set_desired(STATIC_OWNER, self._plan.static)
+            self._install_signals(loop)
+            stack.callback(self._remove_signals, loop)
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(reconciler.run(), name="vrrp-reconciler"),
+                    tg.create_task(self._watch_links(nl), name="vrrp-link-watch"),
+                    tg.create_task(self._poll_links(nl), name="vrrp-link-poll"),
+                ]
+                if self._plan.startup_delay > 0:
+                    log.info("Delaying startup for %g seconds", self._plan.startup_delay)
+                    loop.call_later(self._plan.startup_delay, self._start, links)
+                else:
+                    self._start(links)
+                await self._stop.wait()
+                await self._shutdown(tasks, reconciler, announcer)
+        log.info("Stopped")
+        return 0
+
+    async def _read_links(self, nl: Netlink, *, required: bool) -> dict[str, bool]:
+        try:
+            async with asyncio.timeout(self._options.request_timeout):
+                states = await nl.links()
+        except (NetlinkFailure, TimeoutError) as exc:
+            if required:
+                raise StartupError(f"cannot read the interfaces: {exc or 'timed out'}") from exc
+            log.debug("cannot read the interfaces: %s", exc or "timed out")
+            return dict(self._links)
+        return {name: _usable(s) for name, s in states.items()}
+
+    async def _cleanup(self, nl: Netlink) -> None:
+        """keepalived's forced clean-up: remove what a previous run left installed."""
+        try:
+            async with asyncio.timeout(3 * self._options.request_timeout):
+                result = await cleanup_stale(self._config, nl)
+        except TimeoutError:
+            log.warning("forced clean-up of stale addresses timed out")
+            return
+        for change, reason in result.failed:
+            log.warning("forced clean-up: %s: %s", change or "reading the state", reason)
+
+    async def _source(self, plan: InstancePlan) -> IPAddr:
+        """Our advert source: ``unicast_src_ip``/``mcast_src_ip`` where the socket can
+        bind it, else the kernel's choice for the first destination (IPv6: link-local)."""
+        configured = plan.inst.src_ip
+        bindable = plan.unicast or plan.family == 6
+        if configured is not None and bindable:
+            return configured
+        destination = plan.group or plan.peers[0]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._options.source_wait
+        while True:
+            found = kernel_source(plan.interface, destination)
+            ok = found is not None and (
+                plan.family == 4 or plan.unicast or (found.version == 6 and found.is_link_local)
+            )
+            if found is not None and ok:
+                break
+            if loop.time() >= deadline:
+                what = "a link-local IPv6" if plan.family == 6 else "an IPv4"
+                raise StartupError(f"({plan.name}) no {what} source address on {plan.interface}")
+            await asyncio.sleep(0.1)
+        if configured is not None and configured != found:
+            log.warning(
+                "(%s) mcast_src_ip %s ignored: multicast adverts on %s go out from %s",
+                plan.name,
+                configured,
+                plan.interface,
+                found,
+            )
+        return found
+
+    async def _build(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        reconciler: AddressReconciler,
+        announcer: LoopAnnouncer,
+    ) -> None:
+        """Sources, sockets, machines, endpoints and drivers."""
+        for plan in self._plan.instances:
+            local = await self._source(plan)
+            bound = local if (plan.unicast or (plan.family == 6 and plan.inst.src_ip)) else None
+            key = (plan.interface, plan.family, IPPROTO_VRRP, plan.group, bound, plan.ttl)
+            if key not in self._sockets:
+                params = VrrpSocketParams(
+                    plan.interface,
+                    _AF[plan.family],
+                    IPPROTO_VRRP,
+                    group=plan.group,
+                    source=bound,
+                    ttl=plan.ttl,
+                )
+                try:
+                    sock = VrrpSocket(params)
+                except SocketFailure as exc:
+                    self._close_sockets()
+                    raise StartupError(f"({plan.name}) {exc}") from exc
+                self._sockets[key] = (sock, SocketMux(group=plan.group))
+            sock, mux = self._sockets[key]
+            machine = VrrpMachine(plan.params, local=local)
+            endpoint = Endpoint(
+                params=plan.params,
+                local=local,
+                socket=sock,
+                destinations=(plan.group,) if plan.group is not None else plan.peers,
+                unicast=plan.unicast,
+                auth=plan.auth,
+                v3_checksum_as_v2=plan.v3_checksum_as_v2,
+                peers=frozenset(plan.peers),
+                check_unicast_src=plan.check_unicast_src,
+                records=plan.records,
+                targets=plan.targets,
+            )
+            trackers = TrackerSet(plan.inst.priority, plan.trackers)
+            self._instances[plan.name] = _Instance(plan, machine, endpoint, trackers)
+            try:
+                mux.attach(plan.params.vrid, local, self._deliver(plan.name))
+            except ValueError as exc:
+                self._close_sockets()
+                raise StartupError(
+                    f"({plan.name}) VRID {plan.params.vrid} is used twice on {plan.interface}"
+                ) from exc
+            log.info(
+                "(%s) VRRPv%d VRID %d on %s from %s to %s, priority %d, advert_int %g s",
+                plan.name,
+                plan.params.version,
+                plan.params.vrid,
+                plan.interface,
+                local,
+                plan.group or ", ".join(map(str, plan.peers)),
+                plan.params.priority,
+                plan.params.advert_int,
+            )
+        units: list[tuple[Unit, list[str]]] = []
+        grouped: set[str] = set()
+        for gname, group_members in self._plan.groups:
+            machines = [self._instances[m].machine for m in group_members]
+            units.append((SyncCoordinator(gname, machines), list(group_members)))
+            grouped.update(group_members)
+        for name, inst in self._instances.items():
+            if name not in grouped:
+                units.append((SoloUnit(inst.machine), [name]))
+        for unit, members in units:
+            driver = VrrpDriver(
+                unit,
+                {m: self._instances[m].endpoint for m in members},
+                loop=loop,
+                addresses=reconciler,
+                announcer=announcer,
+                sinks=self._options.sinks,
+                dont_release=self._options.dont_release,
+            )
+            self._drivers.append(driver)
+            for m in members:
+                self._instances[m].driver = driver
+
+    def _deliver(self, name: str) -> Callable[[Received], None]:
+        def deliver(rx: Received) -> None:
+            driver = self._instances[name].driver
+            if driver is not None:
+                driver.on_received(name, rx)
+
+        return deliver
+
+    def _start(self, links: dict[str, bool]) -> None:
+        """Feed each instance its link and tracker state, then start it."""
+        if self._stopping:
+            return
+        self._links = dict(links)
+        for inst in self._instances.values():
+            for t in inst.plan.trackers:
+                if t.kind == "interface":
+                    inst.trackers.update("interface", t.name, links.get(t.name, False))
+        for driver in self._drivers:
+            initial: dict[str, list[Input]] = {}
+            for name in driver.names:
+                inst = self._instances[name]
+                events: list[Input] = []
+                if inst.plan.track_own_link and not links.get(inst.plan.interface, False):
+                    log.warning("(%s) interface %s is down", name, inst.plan.interface)
+                    events.append(LinkChanged(False))
+                events.extend(inst.trackers.initial_inputs())
+                initial[name] = events
+            driver.start(initial)
+
+    # ---- links -------------------------------------------------------------------------------
+
+    def _on_link(self, ifname: str, up: bool) -> None:
+        if self._stopping or self._links.get(ifname) == up:
+            return
+        known = ifname in self._links
+        self._links[ifname] = up
+        watched = any(
+            inst.plan.interface == ifname
+            or any(t.kind == "interface" and t.name == ifname for t in inst.plan.trackers)
+            for inst in self._instances.values()
+        )
+        if not watched:
+            return
+        if known:
+            log.info("Netlink reports %s %s", ifname, "up" if up else "down")
+        for name, inst in self._instances.items():
+            if inst.plan.interface == ifname and inst.plan.track_own_link and inst.driver:
+                inst.driver.feed(name, LinkChanged(up))
+        self.update_tracker("interface", ifname, up)
+
+    async def _watch_links(self, nl: Netlink) -> None:
+        """Link notifications; reopened after a failure."""
+        while True:
+            try:
+                async with contextlib.aclosing(nl.watch(addresses=False)) as events:
+                    async for event in events:
+                        if isinstance(event, LinkEvent):
+                            up = not event.deleted and _usable(event.link)
+                            self._on_link(event.link.ifname, up)
+            except NetlinkFailure as exc:
+                log.warning("netlink link watch failed (retrying): %s", exc)
+            await asyncio.sleep(1.0)
+
+    async def _poll_links(self, nl: Netlink) -> None:
+        """A slow poll of the link states, in case a notification was lost."""
+        while True:
+            await asyncio.sleep(self._options.link_poll_every)
+            links = await self._read_links(nl, required=False)
+            for ifname in list(self._links):
+                self._on_link(ifname, links.get(ifname, False))
+
+    # ---- signals and shutdown ----------------------------------------------------------------
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        if not self._options.ignore_sigint:
+            loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            loop.add_signal_handler(sig, self._not_implemented, sig.name)
+
+    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            loop.remove_signal_handler(sig)
+
+    def _on_stop_signal(self, name: str) -> None:
+        if not self._stop.is_set():
+            log.info("%s received: stopping", name)
+        self.stop()
+
+    @staticmethod
+    def _not_implemented(name: str) -> None:
+        what = {"SIGHUP": "reload", "SIGUSR1": "data dump", "SIGUSR2": "stats dump"}[name]
+        log.warning("%s received: %s is not implemented yet, ignored", name, what)
+
+    async def _shutdown(
+        self,
+        tasks: list[asyncio.Task[None]],
+        reconciler: AddressReconciler,
+        announcer: LoopAnnouncer,
+    ) -> None:
+        """Stop every instance, then let the reconciler apply the release (bounded)."""
+        self._stopping = True
+        for driver in self._drivers:
+            driver.shutdown()  # priority-0 adverts go out here, synchronously
+        announcer.close()
+        self._close_sockets()
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        reconciler.set_desired(STATIC_OWNER, NetState())
+        try:
+            async with asyncio.timeout(self._options.shutdown_timeout):
+                result = await reconciler.reconcile()
+        except TimeoutError:
+            log.warning("releasing addresses timed out after %g s", self._options.shutdown_timeout)
+            return
+        if not result.ok:
+            for change, reason in result.failed:
+                log.warning("releasing: %s: %s", change or "reading the state", reason)
+            for change in result.remaining:
+                log.warning("still to do after stopping: %s", change)
+
+    def _close_sockets(self) -> None:
+        for sock, _ in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+
+def _usable(link: LinkState) -> bool:
+    """keepalived's test of a usable interface: administratively up with a carrier."""
+    return link.up and link.running
