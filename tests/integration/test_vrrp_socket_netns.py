@@ -27,10 +27,11 @@ RECEIVER = textwrap.dedent(
 
     family = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
     group = ip_address(sys.argv[3]) if sys.argv[3] != "-" else None
+    source = ip_address(sys.argv[4]) if len(sys.argv) > 4 else None
     got = []
 
     async def main():
-        sock = VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group))
+        sock = VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group, source=source))
         done = asyncio.Event()
         def on(d):
             got.append({"payload": d.payload.hex(), "src": str(d.source),
@@ -58,7 +59,8 @@ SENDER = textwrap.dedent(
     family = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
     group = ip_address(sys.argv[3]) if sys.argv[3] != "-" else None
     dst = ip_address(sys.argv[4]) if sys.argv[4] != "-" else None
-    with VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group)) as sock:
+    source = ip_address(sys.argv[5]) if len(sys.argv) > 5 else None
+    with VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group, source=source)) as sock:
         for i in range(3):
             sock.send(bytes([0x21, 51, 100, 1, 0, 1, 0, 0]) + bytes([i]) * 4, dst)
     """
@@ -123,10 +125,22 @@ def _wait_for_link_local(ns: str, dev: str) -> None:
     pytest.fail(f"no link-local address on {dev} in {ns}")
 
 
-def _exchange(ns: tuple[str, str], family: str, group: str, dst: str) -> list[dict[str, object]]:
+def _exchange(
+    ns: tuple[str, str],
+    family: str,
+    group: str,
+    dst: str,
+    *,
+    source: str | None = None,
+    rx_source: str | None = None,
+) -> list[dict[str, object]]:
+    """Three messages from ``a`` to ``b``; ``source``/``rx_source``: the sockets' source
+    addresses (VrrpSocketParams.source) on the sending and the receiving side."""
     a, b = ns
+    rx_args = [rx_source] if rx_source else []
+    tx_args = [source] if source else []
     receiver = subprocess.Popen(
-        ["ip", "netns", "exec", b, sys.executable, "-c", RECEIVER, "b0", family, group],
+        ["ip", "netns", "exec", b, sys.executable, "-c", RECEIVER, "b0", family, group, *rx_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -134,8 +148,9 @@ def _exchange(ns: tuple[str, str], family: str, group: str, dst: str) -> list[di
     try:
         assert receiver.stdout is not None
         assert receiver.stdout.readline().strip() == "ready"
+        sender = ["ip", "netns", "exec", a, sys.executable, "-c", SENDER, "a0", family, group]
         subprocess.run(
-            ["ip", "netns", "exec", a, sys.executable, "-c", SENDER, "a0", family, group, dst],
+            [*sender, dst, *tx_args],
             check=True,
             capture_output=True,
             timeout=10,
@@ -179,3 +194,24 @@ def test_ipv6_multicast_reports_hop_limit_and_destination(veth_pair: tuple[str, 
         assert d["ttl"] == 255
         assert d["ip_header"] is False
         assert bytes.fromhex(str(d["payload"]))[8:] == bytes([i]) * 4
+
+
+def test_ipv4_multicast_source_address_is_used_and_reception_still_works(
+    veth_pair: tuple[str, str],
+) -> None:
+    """``mcast_src_ip``: the adverts carry the configured (secondary) address, and a socket
+    with a configured source still receives the group's adverts (it is not bound)."""
+    a, b = veth_pair
+    _ip("-n", a, "addr", "add", "192.0.2.11/24", "dev", "a0")
+    _ip("-n", b, "addr", "add", "192.0.2.12/24", "dev", "b0")
+    got = _exchange(veth_pair, "4", "224.0.0.18", "-", source="192.0.2.11", rx_source="192.0.2.12")
+    assert [d["src"] for d in got] == ["192.0.2.11"] * 3
+    assert [d["dst"] for d in got] == ["224.0.0.18"] * 3
+    assert all(d["ttl"] == 255 for d in got)
+
+
+def test_ipv4_unicast_socket_is_bound_to_its_source(veth_pair: tuple[str, str]) -> None:
+    a, _ = veth_pair
+    _ip("-n", a, "addr", "add", "192.0.2.11/24", "dev", "a0")
+    got = _exchange(veth_pair, "4", "-", "192.0.2.2", source="192.0.2.11")
+    assert [(d["src"], d["dst"]) for d in got] == [("192.0.2.11", "192.0.2.2")] * 3

@@ -12,16 +12,26 @@ installs as MASTER and the trackers it follows. :class:`VrrpApp` then builds and
 4. one :class:`~pykeepalived.vrrp.io.driver.VrrpDriver` per instance, or per sync group;
 5. one :class:`~pykeepalived.net.addresses.AddressReconciler` for every owner (static
    records and each instance), one :class:`~pykeepalived.vrrp.io.announce.LoopAnnouncer`;
-6. a single TaskGroup running the reconciler, the netlink link watcher and a slow link poll
-   (which catches what a lost notification would miss), until SIGTERM or SIGINT.
+6. the trackers (:mod:`pykeepalived.vrrp.io.scripts`: ``vrrp_script``, ``track_file``,
+   ``vrrp_track_process``) and the link state, all feeding :meth:`VrrpApp.update_tracker`;
+7. the :class:`~pykeepalived.notify.script.Notifier` as the drivers' event sink, with its
+   notify FIFOs (``notify_fifo``, ``vrrp_notify_fifo``) and their reader processes;
+8. a single TaskGroup running the reconciler, the netlink link watcher, a slow link poll
+   (which catches what a lost notification would miss), the trackers, the notify script
+   queues and the FIFOs, until SIGTERM or SIGINT.
 
-Shutdown: every instance stops (priority-0 adverts, addresses released; both skipped with
-``-V``), static records are removed, and the reconciler applies it before :meth:`VrrpApp.run`
-returns 0.
+Start-up: files and processes are read before any instance starts, so each starts with its
+real effective priority; an instance with a weight-0 ``track_script`` stays in INIT until
+that script's first result (keepalived 2.x: it then enters BACKUP, or FAULT if the script
+failed, instead of flapping through FAULT). A tracked script, file or process that does
+not exist, or a script the security policy refuses, is dropped from the instance's trackers
+with a one-line reason.
 
-Trackers other than interfaces (``vrrp_script``, ``track_file``, ``vrrp_track_process``) are
-fed through :meth:`VrrpApp.update_tracker`; until something calls it, a weight-0 script keeps
-its instance in FAULT, as keepalived does before a script's first result.
+Shutdown (reference §4.6): running track scripts are stopped; every instance stops
+(priority-0 adverts, addresses released; both skipped with ``-V``); static records are
+removed and the reconciler applies it; the STOP notifies are waited for up to
+``stop_notify_timeout`` (1 s), together with the FIFO readers reading the STOP lines; then
+:meth:`VrrpApp.run` returns 0.
 """
 
 from __future__ import annotations
@@ -33,13 +43,15 @@ import signal
 import socket
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.net.addresses import AddressReconciler, cleanup_stale
 from pykeepalived.net.model import STATIC_OWNER, NetState, records_for_config, union
 from pykeepalived.net.netlink import LinkEvent, LinkState, Netlink, NetlinkFailure
+from pykeepalived.notify.fifo import vrrp_fifos
+from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.vrrp.events import Input, LinkChanged, State
 from pykeepalived.vrrp.instance import InstanceParams
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
@@ -50,6 +62,12 @@ from pykeepalived.vrrp.io.driver import (
     Unit,
     VrrpDriver,
     VrrpEventSink,
+)
+from pykeepalived.vrrp.io.scripts import (
+    TrackFileWatcher,
+    TrackProcessWatcher,
+    VrrpScriptTracker,
+    tracked_names,
 )
 from pykeepalived.vrrp.io.socket import (
     IPPROTO_VRRP,
@@ -72,6 +90,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pykeepalived.config.model.root import Config
+    from pykeepalived.notify.events import SmtpAlert
     from pykeepalived.vrrp.io.driver import Received
 
 __all__ = [
@@ -80,6 +99,7 @@ __all__ = [
     "VrrpApp",
     "VrrpOptions",
     "VrrpPlan",
+    "is_local_address",
     "kernel_source",
     "plan_vrrp",
 ]
@@ -225,12 +245,6 @@ def plan_vrrp(config: Config) -> VrrpPlan:
                 " yet: the addresses accept traffic"
             )
         trackers = resolve_trackers(inst, vrrp, group_cfg)
-        others = sorted({f"track_{t.kind} {t.name}" for t in trackers if t.kind != "interface"})
-        if others:
-            warnings.append(
-                f"({inst.name}) {', '.join(others)}: fed only through VrrpApp.update_tracker"
-                " (not wired to the trackers yet); an unweighted script holds FAULT until then"
-            )
         instances.append(
             InstancePlan(
                 inst=inst,
@@ -289,6 +303,20 @@ def kernel_source(ifname: str, destination: IPAddr) -> IPAddr | None:
     return None if address.is_unspecified else address
 
 
+def is_local_address(address: IPAddr, ifname: str) -> bool:
+    """Whether ``address`` is one of this host's (a UDP socket can bind it; nothing is sent)."""
+    with socket.socket(_AF[address.version], socket.SOCK_DGRAM) as sock:
+        try:
+            if address.version == 6:
+                scope = socket.if_nametoindex(ifname) if address.is_link_local else 0
+                sock.bind((str(address), 0, 0, scope))
+            else:
+                sock.bind((str(address), 0))
+        except OSError:
+            return False
+    return True
+
+
 # ---- the application ---------------------------------------------------------------------------
 
 
@@ -310,8 +338,10 @@ class VrrpOptions:
     """Seconds between link-state polls (netlink notifications do the fast part)."""
     resync_every: float = 30.0
     """Seconds between the reconciler's drift repairs."""
+    stop_notify_timeout: float = 1.0
+    """Seconds the STOP notifies (scripts and FIFO readers) are waited for on shutdown."""
     sinks: tuple[VrrpEventSink, ...] = ()
-    """Consumers of state changes (the notify engine)."""
+    """More consumers of state changes (the notify engine is always one)."""
 
 
 @dataclass(eq=False)
@@ -333,9 +363,65 @@ class VrrpApp:
         self._stop = asyncio.Event()
         self._instances: dict[str, _Instance] = {}
         self._drivers: list[VrrpDriver] = []
+        self._waiting: list[VrrpDriver] = []
+        """Drivers not started yet (an instance waits for a weight-0 script's result)."""
         self._sockets: dict[tuple[object, ...], tuple[VrrpSocket, SocketMux]] = {}
         self._links: dict[str, bool] = {}
+        self._started = False
         self._stopping = False
+        gd, vrrp = config.global_defs, config.vrrp
+        self._policy = ScriptPolicy.from_globals(gd)
+        self._runner = ScriptRunner()
+        self._scripts = VrrpScriptTracker.from_config(
+            vrrp, self._policy, self._runner, self._on_script
+        )
+        files = tracked_names(vrrp, "files")
+        self._files = TrackFileWatcher(
+            (f for f in vrrp.track_files if f.name in files), self._on_file
+        )
+        processes = tracked_names(vrrp, "processes")
+        self._processes = TrackProcessWatcher(
+            (p for p in vrrp.track_processes if p.name in processes), self._on_process
+        )
+        self._fifos = vrrp_fifos(gd, self._policy, self._runner)
+        self._notifier = Notifier(
+            self._runner,
+            self._policy,
+            vrrp=vrrp,
+            fifos=self._fifos,
+            gd=gd,
+            alert_sink=self._alert,
+            stop_timeout=self._options.stop_notify_timeout,
+        )
+        self._notifier.prepare_all()  # refusals are logged now, once
+        self._trackers, self._dropped = self._usable_trackers()
+
+    def _usable_trackers(self) -> tuple[dict[str, tuple[Tracker, ...]], list[str]]:
+        """Each instance's trackers without those that cannot work (keepalived drops them
+        with "track script X not found, ignoring"), and the one-line reasons."""
+        defined: dict[TrackerKind, set[str]] = {
+            "script": set(self._scripts.names),
+            "file": {f.name for f in self._files.files},
+            "process": {p.name for p in self._processes.processes},
+        }
+        refused = {name: r.reason for name, r in self._scripts.refused.items()}
+        kept: dict[str, tuple[Tracker, ...]] = {}
+        dropped: list[str] = []
+        for plan in self._plan.instances:
+            usable: list[Tracker] = []
+            for t in plan.trackers:
+                why: str | None = None
+                if t.kind == "bfd":
+                    why = "ignored: BFD is not implemented yet"
+                elif t.kind in defined and t.name not in defined[t.kind]:
+                    refusal = refused.get(t.name) if t.kind == "script" else None
+                    why = "not found" if refusal is None else f"disabled ({refusal})"
+                if why is None:
+                    usable.append(t)
+                else:
+                    dropped.append(f"({plan.name}) track_{t.kind} {t.name} {why}, ignoring")
+            kept[plan.name] = tuple(usable)
+        return kept, dropped
 
     @property
     def plan(self) -> VrrpPlan:
@@ -353,26 +439,70 @@ class VrrpApp:
         """Ask :meth:`run` to shut down (safe from a signal handler)."""
         self._stop.set()
 
+    def trackers(self, name: str) -> tuple[Tracker, ...]:
+        """The trackers instance ``name`` follows (those that cannot work are dropped)."""
+        return self._trackers[name]
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
     def update_tracker(self, kind: TrackerKind, name: str, status: TrackerStatus) -> None:
         """A tracked object changed (script result, file value, process count, link):
-        recompute each affected instance's priority and fault, and feed the machine."""
+        recompute each affected instance's priority and fault, and feed the machine.
+
+        Before an instance starts the status is only recorded: the machine gets the
+        result with its initial inputs."""
         for inst in self._instances.values():
-            for event in inst.trackers.update(kind, name, status):
-                if inst.driver is not None:
+            events = inst.trackers.update(kind, name, status)
+            if self._running(inst.driver):
+                for event in events:
                     inst.driver.feed(inst.plan.name, event)
+        if self._waiting and kind == "script":
+            self._start_ready()
+
+    def _running(self, driver: VrrpDriver | None) -> TypeGuard[VrrpDriver]:
+        return (
+            driver is not None
+            and self._started
+            and not self._stopping
+            and driver not in self._waiting
+        )
+
+    def _on_script(self, name: str, ok: bool) -> None:
+        self._safely("script", name, ok)
+
+    def _on_file(self, name: str, value: int) -> None:
+        self._safely("file", name, value)
+
+    def _on_process(self, name: str, up: bool) -> None:
+        self._safely("process", name, up)
+
+    def _safely(self, kind: TrackerKind, name: str, status: TrackerStatus) -> None:
+        """A watcher's callback: an error here must not stop the watcher's task (and with
+        it the daemon, before it released its addresses)."""
+        try:
+            self.update_tracker(kind, name, status)
+        except Exception:
+            log.exception("track_%s %s: applying %r failed", kind, name, status)
+
+    @staticmethod
+    def _alert(alert: SmtpAlert) -> None:
+        log.info("SMTP alert not sent (e-mail delivery is not implemented yet): %s", alert.subject)
 
     # ---- run ---------------------------------------------------------------------------------
 
     async def run(self) -> int:
         """Run until :meth:`stop` (or SIGTERM/SIGINT); returns the exit status."""
-        for warning in self._plan.warnings:
+        for warning in (*self._plan.warnings, *self._dropped):
             log.warning("%s", warning)
         loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as stack:
             nl = Netlink()
             stack.push_async_callback(nl.aclose)
-            links = await self._read_links(nl, required=True)
+            self._links = await self._read_links(nl, required=True)
             await self._cleanup(nl)
+            await self._read_trackers(loop)
             sender = NetSender()
             stack.callback(sender.close)
             announcer = LoopAnnouncer(
@@ -397,21 +527,41 @@ class VrrpApp:
                 reconciler.set_desired(STATIC_OWNER, self._plan.static)
             self._install_signals(loop)
             stack.callback(self._remove_signals, loop)
+            stack.callback(self._close_fifos)
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(reconciler.run(), name="vrrp-reconciler"),
                     tg.create_task(self._watch_links(nl), name="vrrp-link-watch"),
                     tg.create_task(self._poll_links(nl), name="vrrp-link-poll"),
                 ]
+                trackers = [
+                    tg.create_task(self._scripts.run(), name="vrrp-scripts"),
+                    tg.create_task(self._files.run(), name="vrrp-track-files"),
+                    tg.create_task(self._processes.run(), name="vrrp-track-processes"),
+                ]
+                notify = [tg.create_task(self._notifier.run(), name="vrrp-notify")]
+                notify.extend(
+                    tg.create_task(fifo.run(), name=f"vrrp-notify-fifo {fifo.path}")
+                    for fifo in self._fifos
+                )
                 if self._plan.startup_delay > 0:
                     log.info("Delaying startup for %g seconds", self._plan.startup_delay)
-                    loop.call_later(self._plan.startup_delay, self._start, links)
+                    loop.call_later(self._plan.startup_delay, self._start)
                 else:
-                    self._start(links)
+                    self._start()
                 await self._stop.wait()
-                await self._shutdown(tasks, reconciler, announcer)
+                await self._shutdown(tasks, trackers, notify, reconciler, announcer)
         log.info("Stopped")
         return 0
+
+    async def _read_trackers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the tracked files (creating ``init_file``s) and count the tracked processes,
+        in a worker thread, so that every instance starts with its real effective priority
+        (:meth:`_initial_status` picks the values up)."""
+        if self._files.files:
+            await asyncio.to_thread(self._files.initialise)
+        if self._processes.processes:
+            await asyncio.to_thread(self._processes.initialise, loop.time())
 
     async def _read_links(self, nl: Netlink, *, required: bool) -> dict[str, bool]:
         try:
@@ -436,11 +586,17 @@ class VrrpApp:
             log.warning("forced clean-up: %s: %s", change or "reading the state", reason)
 
     async def _source(self, plan: InstancePlan) -> IPAddr:
-        """Our advert source: ``unicast_src_ip``/``mcast_src_ip`` where the socket can
-        bind it, else the kernel's choice for the first destination (IPv6: link-local)."""
+        """Our advert source: ``unicast_src_ip``/``mcast_src_ip``, else the kernel's choice
+        for the first destination (IPv6: link-local)."""
         configured = plan.inst.src_ip
-        bindable = plan.unicast or plan.family == 6
-        if configured is not None and bindable:
+        if configured is not None:
+            if not plan.unicast and not is_local_address(configured, plan.interface):
+                log.warning(
+                    "(%s) mcast_src_ip %s is not an address of this host:"
+                    " adverts cannot be sent until it is",
+                    plan.name,
+                    configured,
+                )
             return configured
         destination = plan.group or plan.peers[0]
         loop = asyncio.get_running_loop()
@@ -456,14 +612,6 @@ class VrrpApp:
                 what = "a link-local IPv6" if plan.family == 6 else "an IPv4"
                 raise StartupError(f"({plan.name}) no {what} source address on {plan.interface}")
             await asyncio.sleep(0.1)
-        if configured is not None and configured != found:
-            log.warning(
-                "(%s) mcast_src_ip %s ignored: multicast adverts on %s go out from %s",
-                plan.name,
-                configured,
-                plan.interface,
-                found,
-            )
         return found
 
     async def _build(
@@ -475,15 +623,16 @@ class VrrpApp:
         """Sources, sockets, machines, endpoints and drivers."""
         for plan in self._plan.instances:
             local = await self._source(plan)
-            bound = local if (plan.unicast or (plan.family == 6 and plan.inst.src_ip)) else None
-            key = (plan.interface, plan.family, IPPROTO_VRRP, plan.group, bound, plan.ttl)
+            # unicast: bound to it; IPv4 multicast: IP_MULTICAST_IF; IPv6 multicast: bound
+            source = local if (plan.unicast or plan.inst.src_ip is not None) else None
+            key = (plan.interface, plan.family, IPPROTO_VRRP, plan.group, source, plan.ttl)
             if key not in self._sockets:
                 params = VrrpSocketParams(
                     plan.interface,
                     _AF[plan.family],
                     IPPROTO_VRRP,
                     group=plan.group,
-                    source=bound,
+                    source=source,
                     ttl=plan.ttl,
                 )
                 try:
@@ -507,7 +656,9 @@ class VrrpApp:
                 records=plan.records,
                 targets=plan.targets,
             )
-            trackers = TrackerSet(plan.inst.priority, plan.trackers)
+            trackers = TrackerSet(
+                plan.inst.priority, self._trackers[plan.name], self._initial_status(plan.name)
+            )
             self._instances[plan.name] = _Instance(plan, machine, endpoint, trackers)
             try:
                 mux.attach(plan.params.vrid, local, self._deliver(plan.name))
@@ -543,7 +694,7 @@ class VrrpApp:
                 loop=loop,
                 addresses=reconciler,
                 announcer=announcer,
-                sinks=self._options.sinks,
+                sinks=(self._notifier, *self._options.sinks),
                 dont_release=self._options.dont_release,
             )
             self._drivers.append(driver)
@@ -558,21 +709,66 @@ class VrrpApp:
 
         return deliver
 
-    def _start(self, links: dict[str, bool]) -> None:
-        """Feed each instance its link and tracker state, then start it."""
+    def _initial_status(self, name: str) -> dict[tuple[TrackerKind, str], TrackerStatus]:
+        """What the trackers of instance ``name`` know before it starts: the files and
+        processes read at start-up, the scripts' results so far (None before the first,
+        failed with ``init_fail``)."""
+        out: dict[tuple[TrackerKind, str], TrackerStatus] = {}
+        for t in self._trackers[name]:
+            if t.kind == "script":
+                out[t.kind, t.name] = self._scripts.status(t.name)
+            elif t.kind == "file":
+                out[t.kind, t.name] = self._files.value(t.name)
+            elif t.kind == "process":
+                up = self._processes.status(t.name)
+                if up is not None:
+                    out[t.kind, t.name] = up
+        return out
+
+    def _start(self) -> None:
+        """Feed each instance its link and tracker state, then start it (an instance with
+        a weight-0 track_script that has not reported yet starts when it does)."""
         if self._stopping:
             return
-        self._links = dict(links)
+        self._started = True
         for inst in self._instances.values():
-            for t in inst.plan.trackers:
+            for t in inst.trackers.trackers:
                 if t.kind == "interface":
-                    inst.trackers.update("interface", t.name, links.get(t.name, False))
-        for driver in self._drivers:
+                    inst.trackers.update("interface", t.name, self._links.get(t.name, False))
+        self._waiting = list(self._drivers)
+        for driver in self._waiting:
+            for name in driver.names:
+                pending = self._pending_scripts(name)
+                if pending:
+                    log.info(
+                        "(%s) waiting for the first result of track_script %s",
+                        name,
+                        ", ".join(pending),
+                    )
+        self._start_ready()
+
+    def _pending_scripts(self, name: str) -> list[str]:
+        """The weight-0 scripts of instance ``name`` without a result yet."""
+        trackers = self._instances[name].trackers
+        return [
+            t.name
+            for t in trackers.trackers
+            if t.kind == "script" and t.weight == 0 and trackers.status("script", t.name) is None
+        ]
+
+    def _start_ready(self) -> None:
+        """Start the waiting drivers none of whose instances waits for a script."""
+        if self._stopping or not self._started:
+            return
+        waiting = [d for d in self._waiting if any(self._pending_scripts(n) for n in d.names)]
+        ready = [d for d in self._waiting if d not in waiting]
+        self._waiting = waiting
+        for driver in ready:
             initial: dict[str, list[Input]] = {}
             for name in driver.names:
                 inst = self._instances[name]
                 events: list[Input] = []
-                if inst.plan.track_own_link and not links.get(inst.plan.interface, False):
+                if inst.plan.track_own_link and not self._links.get(inst.plan.interface, False):
                     log.warning("(%s) interface %s is down", name, inst.plan.interface)
                     events.append(LinkChanged(False))
                 events.extend(inst.trackers.initial_inputs())
@@ -588,7 +784,7 @@ class VrrpApp:
         self._links[ifname] = up
         watched = any(
             inst.plan.interface == ifname
-            or any(t.kind == "interface" and t.name == ifname for t in inst.plan.trackers)
+            or any(t.kind == "interface" and t.name == ifname for t in inst.trackers.trackers)
             for inst in self._instances.values()
         )
         if not watched:
@@ -596,7 +792,8 @@ class VrrpApp:
         if known:
             log.info("Netlink reports %s %s", ifname, "up" if up else "down")
         for name, inst in self._instances.items():
-            if inst.plan.interface == ifname and inst.plan.track_own_link and inst.driver:
+            own = inst.plan.interface == ifname and inst.plan.track_own_link
+            if own and self._running(inst.driver):
                 inst.driver.feed(name, LinkChanged(up))
         self.update_tracker("interface", ifname, up)
 
@@ -647,18 +844,47 @@ class VrrpApp:
     async def _shutdown(
         self,
         tasks: list[asyncio.Task[None]],
+        trackers: list[asyncio.Task[None]],
+        notify: list[asyncio.Task[None]],
         reconciler: AddressReconciler,
         announcer: LoopAnnouncer,
     ) -> None:
-        """Stop every instance, then let the reconciler apply the release (bounded)."""
+        """Stop the track scripts and every instance, let the reconciler apply the release
+        (bounded), wait for the STOP notifies (bounded), then stop the notify tasks."""
         self._stopping = True
+        for task in trackers:
+            task.cancel()  # running track scripts get SIGTERM (SIGKILL after 2 s)
         for driver in self._drivers:
-            driver.shutdown()  # priority-0 adverts go out here, synchronously
+            driver.shutdown()  # priority-0 adverts go out here, synchronously; STOP notifies
         announcer.close()
         self._close_sockets()
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
+        await self._release(reconciler)
+        await self._drain_notifies()
+        for task in notify:
+            task.cancel()
+        await asyncio.wait([*trackers, *notify])
+
+    async def _drain_notifies(self) -> None:
+        """Wait (at most ``stop_notify_timeout``) for the queued notify scripts and for the
+        FIFO readers to read what was written (keepalived waits 1 s for STOP notifies)."""
+        timeout = self._options.stop_notify_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self._notifier.drain()
+                for fifo in self._fifos:
+                    await fifo.wait_read()
+        except TimeoutError:
+            log.warning("notify scripts or FIFO readers still busy after %g s: stopping", timeout)
+
+    def _close_fifos(self) -> None:
+        for fifo in self._fifos:
+            fifo.close()
+
+    async def _release(self, reconciler: AddressReconciler) -> None:
+        """Remove the static records; apply the instances' release (bounded)."""
         reconciler.set_desired(STATIC_OWNER, NetState())
         try:
             async with asyncio.timeout(self._options.shutdown_timeout):

@@ -17,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import grp
 import logging
 import os
 import pwd
 import stat
+import struct
+import termios
 import time
 from typing import TYPE_CHECKING
 
@@ -192,6 +195,26 @@ class FifoWriter:
         if n < len(line):  # only possible for lines longer than PIPE_BUF
             log.warning("notify FIFO %s: short write (%d of %d bytes)", self.path, n, len(line))
         return True
+
+    def unread(self) -> int:
+        """Bytes written to the FIFO that nobody has read yet (0 when it is not open)."""
+        if self._fd is None:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
+    async def wait_read(self, poll: float = 0.01) -> None:
+        """Wait until our reader process has read every line written so far (returns at once
+        without a running reader). Bound it with ``asyncio.timeout``: at shutdown the STOP
+        lines should reach the reader before it gets SIGTERM."""
+        while self.unread() > 0:
+            proc = self.reader_process
+            if proc is None or proc.returncode is not None:
+                return
+            await asyncio.sleep(poll)
 
     # -- the reader process -------------------------------------------------------------------
 

@@ -628,6 +628,30 @@ DELETED_REASON = "deleted by reload"
 """The reason of the :class:`StateChanged` to STOP of an instance a reload removed."""
 
 
+def _instance_scripts(inst: VrrpInstance) -> dict[str, Script | None]:
+    """The notify scripts of an instance by keyword (the labels :mod:`.events` uses)."""
+    return {
+        "notify_master": inst.notify_master,
+        "notify_backup": inst.notify_backup,
+        "notify_fault": inst.notify_fault,
+        "notify_stop": inst.notify_stop,
+        "notify_deleted": inst.notify_deleted_script,
+        "notify": inst.notify,
+        "notify_master_rx_lower_pri": inst.notify_master_rx_lower_pri,
+    }
+
+
+def _group_scripts(group: SyncGroup) -> dict[str, Script | None]:
+    """The notify scripts of a sync group by keyword."""
+    return {
+        "notify_master": group.notify_master,
+        "notify_backup": group.notify_backup,
+        "notify_fault": group.notify_fault,
+        "notify_stop": group.notify_stop,
+        "notify": group.notify,
+    }
+
+
 class Notifier:
     """Scripts, FIFO lines and SMTP alerts of VRRP events, in keepalived's order.
 
@@ -639,7 +663,12 @@ class Notifier:
     get ``stop_timeout`` (keepalived: 1 s).
 
     With ``vrrp`` (the configuration's VRRP part) it is a ``VrrpEventSink`` for the driver:
-    :meth:`publish` takes its ``VrrpEvent`` and finds the instance or group by name."""
+    :meth:`publish` takes its ``VrrpEvent`` and finds the instance or group by name.
+
+    ``suppress_forced``: a member of a sync group that only follows its group (a
+    :class:`~pykeepalived.vrrp.actions.StateChanged` with ``forced``) gets no instance
+    notifies (scripts, FIFO line, alert); the group's notifies report the change (reference
+    §4.3). The member whose own event moved the group still notifies."""
 
     def __init__(
         self,
@@ -653,8 +682,10 @@ class Notifier:
         queue_size: int = 64,
         script_timeout: float | None = 60.0,
         stop_timeout: float = 1.0,
+        suppress_forced: bool = True,
     ) -> None:
         self.policy = policy
+        self.suppress_forced = suppress_forced
         self.fifos = tuple(fifos)
         self.queues = ScriptQueues(runner, maxlen=queue_size)
         self._gd = gd
@@ -668,6 +699,24 @@ class Notifier:
         self._alerted: dict[str, str] = {}
         self.refused = 0
         """Script runs skipped because the script was refused."""
+        self.suppressed = 0
+        """Instance notifications skipped because the instance only followed its group."""
+
+    def prepare_all(self) -> list[Refused]:
+        """Check every notify script of the configured instances and groups now (at
+        start-up, so that a refusal is logged once before anything happens and the checks,
+        which read the file system, do not run on the event loop later). The refused ones."""
+        refused: list[Refused] = []
+        owners = [(i.name, _instance_scripts(i)) for i in self._instances.values()]
+        owners += [(g.name, _group_scripts(g)) for g in self._groups.values()]
+        for name, scripts in owners:
+            for keyword, configured in scripts.items():
+                if configured is None:
+                    continue
+                verdict = self.policy.prepare(configured, f"{keyword} of {name}")
+                if isinstance(verdict, Refused):
+                    refused.append(verdict)
+        return refused
 
     def send(self, plan: NotifyPlan | None) -> None:
         """Queue the plan's scripts, then write its FIFO line, then hand on its alert."""
@@ -707,6 +756,15 @@ class Notifier:
             return
         if isinstance(action, StateChanged):
             self._priority[name] = action.priority
+            if action.forced and self.suppress_forced and name in self._group_of:
+                self.suppressed += 1
+                log.debug(
+                    "(%s) %s follows sync group %s: instance notifies suppressed",
+                    name,
+                    action.new.value,
+                    self._group_of[name].name,
+                )
+                return
             deleted = action.new is State.STOP and action.reason == DELETED_REASON
             self.instance_changed(inst, action, deleted=deleted)
         elif isinstance(action, MasterRxLowerPri):

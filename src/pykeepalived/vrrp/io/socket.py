@@ -69,7 +69,13 @@ class VrrpSocketParams:
     group: IPAddr | None = None
     """Multicast group to join and send to (None: unicast only)."""
     source: IPAddr | None = None
-    """Source address of our adverts (None: the kernel picks the interface's primary)."""
+    """Source address of our adverts (None: the kernel picks the interface's primary).
+
+    Unicast sockets are bound to it. An IPv4 multicast socket is *not* bound (a raw socket
+    bound to an address only receives packets sent to that address, so it would miss the
+    group's adverts): the address goes into ``IP_MULTICAST_IF`` instead, which the kernel
+    uses as the source of what the socket sends to the group. IPv6 sockets are bound (an
+    IPv6 raw socket still receives the groups it joined)."""
     ttl: int = 255
     """TTL / hop limit of what we send (unicast_ttl may lower it)."""
 
@@ -158,9 +164,9 @@ def _setup_ipv4(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> 
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, params.ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, params.ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    if params.source is not None:
-        sock.bind((str(params.source), 0))
-    # struct ip_mreqn: group, local address, ifindex
+    if params.source is not None and params.group is None:
+        sock.bind((str(params.source), 0))  # unicast only: binding filters received multicast
+    # struct ip_mreqn: group, local address (the source of what we send to the group), ifindex
     local = socket.inet_aton(str(params.source)) if params.source else b"\0\0\0\0"
     sock.setsockopt(
         socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("4s4si", b"\0" * 4, local, ifindex)
