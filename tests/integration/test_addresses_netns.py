@@ -521,6 +521,51 @@ def test_gratuitous_arp_reaches_the_other_side(netlab: NetLab) -> None:
             assert tha == (mac if reply else b"\xff" * 6)
 
 
+def test_the_announcer_keeps_its_socket_and_follows_a_replaced_interface(netlab: NetLab) -> None:
+    """One packet socket for every frame; when the interface is deleted and created again
+    (same name, a new ifindex and MAC), the next frame goes out on the new one."""
+    vip = IPv4Address("192.0.2.10")
+
+    def make_link(mac: str) -> None:
+        netlab.ip(netlab.a, "link", "add", "vx0", "address", mac, "type", "veth",
+                  "peer", "name", "vx1")  # fmt: skip
+        for dev in ("vx0", "vx1"):
+            netlab.ip(netlab.a, "link", "set", dev, "up")
+
+    def sniff() -> socket.socket:
+        sock = open_socket(netlab.a, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+        sock.bind(("vx1", ETH_P_ARP))
+        return sock
+
+    def is_garp_from(mac: bytes) -> Callable[[bytes], bool]:
+        return lambda f: f[12:14] == b"\x08\x06" and f[6:12] == mac and f[28:32] == vip.packed
+
+    first, second, third = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
+    make_link(first)
+    with Announcer("vx0", netns=netlab.a) as announcer:
+        announcer.open()
+        with contextlib.closing(sniff()) as sniffer:
+            for _ in range(5):
+                announcer.gratuitous_arp(vip)
+                receive(sniffer, is_garp_from(bytes.fromhex(first.replace(":", ""))))
+        assert announcer.opened == 1
+        netlab.ip(netlab.a, "link", "del", "vx0")
+        with pytest.raises(AnnounceFailure, match="vx0"):
+            announcer.gratuitous_arp(vip)  # gone: a failure, not a crash
+        make_link(second)
+        with contextlib.closing(sniff()) as sniffer:
+            announcer.gratuitous_arp(vip)
+            receive(sniffer, is_garp_from(bytes.fromhex(second.replace(":", ""))))
+        assert announcer.mac() == bytes.fromhex(second.replace(":", ""))
+        assert announcer.opened == 2
+        netlab.ip(netlab.a, "link", "del", "vx0")  # replaced between two frames
+        make_link(third)
+        with contextlib.closing(sniff()) as sniffer:
+            announcer.gratuitous_arp(vip)
+            receive(sniffer, is_garp_from(bytes.fromhex(third.replace(":", ""))))
+        assert announcer.opened == 3
+
+
 def parse_na(frame: bytes, mac: bytes) -> tuple[IPv6Address, IPv6Address]:
     """Check an unsolicited NA frame from ``mac`` field by field; (source, target)."""
     ip6, icmp = frame[14:54], frame[54:]

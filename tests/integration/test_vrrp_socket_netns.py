@@ -215,3 +215,100 @@ def test_ipv4_unicast_socket_is_bound_to_its_source(veth_pair: tuple[str, str]) 
     _ip("-n", a, "addr", "add", "192.0.2.11/24", "dev", "a0")
     got = _exchange(veth_pair, "4", "-", "192.0.2.2", source="192.0.2.11")
     assert [(d["src"], d["dst"]) for d in got] == [("192.0.2.11", "192.0.2.2")] * 3
+
+
+AH_RECEIVER = textwrap.dedent(
+    """
+    import asyncio, json, socket, sys
+    from pykeepalived.vrrp.io.socket import IPPROTO_AH, VrrpSocket, VrrpSocketParams
+    from pykeepalived.vrrp.packet import AhState, Auth, MalformedAdvert, decode_ipv4
+    from ipaddress import ip_address
+
+    auth = Auth.from_password("AH", sys.argv[2])
+    group = ip_address("224.0.0.18")
+    state = AhState()
+    got = []
+
+    async def main():
+        params = VrrpSocketParams(sys.argv[1], socket.AF_INET, IPPROTO_AH, group=group)
+        sock = VrrpSocket(params)
+        done = asyncio.Event()
+        def on(d):
+            try:
+                advert = decode_ipv4(d.payload, expect_vrid=51, expect_version=2, auth=auth,
+                                     ah_state=state)
+                got.append({"ok": True, "prio": advert.priority, "seq": state.seq,
+                            "src": str(d.source), "ttl": d.ttl})
+            except MalformedAdvert as exc:
+                got.append({"ok": False, "reason": exc.reason})
+            if len(got) == 4:
+                done.set()
+        sock.start(on)
+        print("ready", flush=True)
+        try:
+            await asyncio.wait_for(done.wait(), 5)
+        finally:
+            sock.close()
+
+    asyncio.run(main())
+    print(json.dumps(got), flush=True)
+    """
+)
+
+AH_SENDER = textwrap.dedent(
+    """
+    import socket, sys
+    from ipaddress import IPv4Address
+    from pykeepalived.vrrp.io.socket import IPPROTO_AH, VrrpSocket, VrrpSocketParams
+    from pykeepalived.vrrp.packet import (
+        Advertisement, AhState, Auth, AuthType, encode_ipv4_packet,
+    )
+
+    auth = Auth.from_password("AH", "secret")
+    group = IPv4Address("224.0.0.18")
+    state = AhState()
+    advert = Advertisement(2, 51, 100, 1.0, (IPv4Address("192.0.2.100"),), AuthType.AH)
+    params = VrrpSocketParams(sys.argv[1], socket.AF_INET, IPPROTO_AH, group=group)
+    with VrrpSocket(params) as sock:
+        packets = [
+            encode_ipv4_packet(advert, src=IPv4Address("192.0.2.1"), dst=group, auth=auth,
+                               ah_state=state)
+            for _ in range(3)
+        ]
+        for packet in packets:
+            sock.send(packet, group)
+        sock.send(packets[1], group)  # a replay
+    """
+)
+
+
+def test_ipsec_ah_whole_packets_go_out_as_built_and_verify(veth_pair: tuple[str, str]) -> None:
+    """Protocol 51 with IP_HDRINCL: the kernel sends our header (TTL, identification, the
+    AH ICV over them stays valid) and the receiving socket gets the IP header to check it."""
+    a, b = veth_pair
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", b, sys.executable, "-c", AH_RECEIVER, "b0", "secret"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        assert receiver.stdout.readline().strip() == "ready"
+        subprocess.run(
+            ["ip", "netns", "exec", a, sys.executable, "-c", AH_SENDER, "a0"],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+        out, err = receiver.communicate(timeout=10)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert receiver.returncode == 0, err
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got[:3] == [
+        {"ok": True, "prio": 100, "seq": seq, "src": "192.0.2.1", "ttl": 255} for seq in (1, 2, 3)
+    ]
+    assert got[3] == {"ok": False, "reason": "auth_failure"}

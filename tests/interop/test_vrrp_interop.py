@@ -18,10 +18,11 @@ directors on a bridge (see :mod:`tests.interop.vrrplab`) run one implementation 
 ``test_sigterm_priority_zero_release`` adds the graceful stop (VRRPv2/PASS and VRRPv3/IPv4, both
 roles): the master's priority-0 advert hands over after the peer's skew, not 3 adverts.
 
-The AH cases are strict xfails while our run mode refuses ``auth_type AH``; a keepalived-only
-control case shows that the harness itself handles AH. Timings (the VIP on the backup from a
-netlink listener in its namespace, adverts and gratuitous ARPs/NAs from the observer) are printed
-with ``pytest -s``, one line per case. The module takes about two minutes.
+Our AH adverts are whole IPv4 packets (protocol 51, ``IP_HDRINCL``) numbered as keepalived
+numbers them; a keepalived-only control case shows that the harness itself handles AH. Timings
+(the VIP on the backup from a netlink listener in its namespace, adverts and gratuitous ARPs/NAs
+from the observer) are printed with ``pytest -s``, one line per case. The module takes about
+two minutes.
 """
 
 from __future__ import annotations
@@ -79,11 +80,6 @@ V3_IPV4 = Variant("v3-ipv4", 3, 0.2, "192.0.2.100/24")
 V3_IPV6 = Variant("v3-ipv6", 3, 0.2, "2001:db8::100/64")
 
 OURS, THEIRS = Impl.PYKEEPALIVED, Impl.KEEPALIVED
-NO_AH = pytest.mark.xfail(
-    reason="the run mode refuses auth_type AH at start-up ('not supported by the daemon yet');"
-    " the codec has it. Strict: remove this mark when the case passes.",
-    strict=True,
-)
 
 
 def _case(variant: Variant, master: Impl, backup: Impl, *marks: pytest.MarkDecorator) -> Any:
@@ -96,8 +92,8 @@ CASES = [
         for v in (V2_PASS, V3_IPV4, V3_IPV6)
         for master, backup in ((OURS, THEIRS), (THEIRS, OURS))
     ),
-    _case(V2_AH, OURS, THEIRS, NO_AH),
-    _case(V2_AH, THEIRS, OURS, NO_AH),
+    _case(V2_AH, OURS, THEIRS),
+    _case(V2_AH, THEIRS, OURS),
     # control: the same checks pass with keepalived on both sides (the harness knows AH)
     pytest.param(V2_AH, THEIRS, THEIRS, id="v2-ah-keepalived-both-control"),
 ]

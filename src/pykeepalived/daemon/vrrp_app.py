@@ -11,7 +11,9 @@ installs as MASTER and the trackers it follows. :class:`VrrpApp` then builds and
    :class:`~pykeepalived.vrrp.io.driver.SocketMux` that dispatches by VRID;
 4. one :class:`~pykeepalived.vrrp.io.driver.VrrpDriver` per instance, or per sync group;
 5. one :class:`~pykeepalived.net.addresses.AddressReconciler` for every owner (static
-   records and each instance), one :class:`~pykeepalived.vrrp.io.announce.LoopAnnouncer`;
+   records and each instance), one :class:`~pykeepalived.vrrp.io.announce.LoopAnnouncer`
+   whose bursts wait until the reconciler has put the announced addresses in place (its
+   packet sockets are opened before the first burst and kept);
 6. the trackers (:mod:`pykeepalived.vrrp.io.scripts`: ``vrrp_script``, ``track_file``,
    ``vrrp_track_process``) and the link state, all feeding :meth:`VrrpApp.update_tracker`;
 7. the :class:`~pykeepalived.notify.script.Notifier` as the drivers' event sink, with its
@@ -70,13 +72,14 @@ from pykeepalived.vrrp.io.scripts import (
     tracked_names,
 )
 from pykeepalived.vrrp.io.socket import (
+    IPPROTO_AH,
     IPPROTO_VRRP,
     SocketFailure,
     VrrpSocket,
     VrrpSocketParams,
 )
 from pykeepalived.vrrp.machine import VrrpMachine
-from pykeepalived.vrrp.packet import NO_AUTH, Auth
+from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
 from pykeepalived.vrrp.sync_group import SyncCoordinator
 from pykeepalived.vrrp.track import (
     Tracker,
@@ -184,12 +187,7 @@ def _auth(inst: VrrpInstance, version: int) -> Auth:
     a = inst.authentication
     if a is None or version != 2 or inst.family != 4:
         return NO_AUTH
-    if a.auth_type == "AH":
-        raise StartupError(
-            f"{inst.name}: auth_type AH is not supported by the daemon yet"
-            " (the codec has it; sending needs a header-including raw socket)"
-        )
-    return Auth.from_password("PASS", a.auth_pass)
+    return Auth.from_password("AH" if a.auth_type == "AH" else "PASS", a.auth_pass)
 
 
 def plan_vrrp(config: Config) -> VrrpPlan:
@@ -338,6 +336,9 @@ class VrrpOptions:
     """Seconds between link-state polls (netlink notifications do the fast part)."""
     resync_every: float = 30.0
     """Seconds between the reconciler's drift repairs."""
+    announce_wait: float = 1.0
+    """Seconds gratuitous ARPs/NAs wait at most for the reconciler to install the
+    addresses they announce (it normally takes a millisecond)."""
     stop_notify_timeout: float = 1.0
     """Seconds the STOP notifies (scripts and FIFO readers) are waited for on shutdown."""
     sinks: tuple[VrrpEventSink, ...] = ()
@@ -503,21 +504,24 @@ class VrrpApp:
             self._links = await self._read_links(nl, required=True)
             await self._cleanup(nl)
             await self._read_trackers(loop)
-            sender = NetSender()
-            stack.callback(sender.close)
-            announcer = LoopAnnouncer(
-                sender,
-                loop,
-                pacing=dict(self._plan.pacing),
-                default=self._plan.default_pacing,
-            )
-            stack.callback(announcer.close)
             reconciler = AddressReconciler(
                 nl,
                 resync_every=self._options.resync_every,
                 request_timeout=self._options.request_timeout,
                 managed=self._plan.managed,
             )
+            sender = NetSender()
+            stack.callback(sender.close)
+            sender.prepare(t for plan in self._plan.instances for t in plan.targets)
+            announcer = LoopAnnouncer(
+                sender,
+                loop,
+                pacing=dict(self._plan.pacing),
+                default=self._plan.default_pacing,
+                gate=reconciler,  # the first GARPs wait until the VIPs are in place
+                gate_timeout=self._options.announce_wait,
+            )
+            stack.callback(announcer.close)
             await self._build(loop, reconciler, announcer)
             stack.callback(self._close_sockets)
             for key, (sock, mux) in self._sockets.items():
@@ -625,12 +629,14 @@ class VrrpApp:
             local = await self._source(plan)
             # unicast: bound to it; IPv4 multicast: IP_MULTICAST_IF; IPv6 multicast: bound
             source = local if (plan.unicast or plan.inst.src_ip is not None) else None
-            key = (plan.interface, plan.family, IPPROTO_VRRP, plan.group, source, plan.ttl)
+            # IPsec-AH is IP protocol 51, sent as whole packets (see VrrpSocketParams)
+            protocol = IPPROTO_AH if plan.auth.type is AuthType.AH else IPPROTO_VRRP
+            key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
             if key not in self._sockets:
                 params = VrrpSocketParams(
                     plan.interface,
                     _AF[plan.family],
-                    IPPROTO_VRRP,
+                    protocol,
                     group=plan.group,
                     source=source,
                     ttl=plan.ttl,
@@ -650,6 +656,7 @@ class VrrpApp:
                 destinations=(plan.group,) if plan.group is not None else plan.peers,
                 unicast=plan.unicast,
                 auth=plan.auth,
+                ttl=plan.ttl,
                 v3_checksum_as_v2=plan.v3_checksum_as_v2,
                 peers=frozenset(plan.peers),
                 check_unicast_src=plan.check_unicast_src,

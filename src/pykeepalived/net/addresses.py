@@ -7,12 +7,19 @@ applies and reads back, on every change and every ``resync_every`` seconds. Read
 back is what repairs drift: a VIP deleted by hand, a route flushed by a network manager.
 Only what an owner ever wanted (plus the ``managed`` records given at construction) is
 ever deleted; everything else on the interfaces and tables is left alone.
+
+Becoming MASTER is the latency-critical case, so the addresses an owner gains are added
+at once, straight from its wish, before the round reads anything (an address that is
+already there answers EEXIST, which counts as done); the read, plan and read-back follow.
+:meth:`AddressReconciler.applied` tells a waiter (the announcer: gratuitous ARPs must not
+go out before the address exists, as in keepalived) when an owner's addresses are in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, Protocol
@@ -29,7 +36,7 @@ from pykeepalived.net.model import (
     union,
 )
 from pykeepalived.net.netlink import NetlinkFailure
-from pykeepalived.net.plan import Change, plan
+from pykeepalived.net.plan import AddAddress, Change, plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -116,6 +123,11 @@ class AddressReconciler:
         self._on_drift = on_drift
         self._desired: dict[str, NetState] = {}
         self._confirmed: NetState = NetState()
+        self._fresh: dict[str, frozenset[Address]] = {}
+        """Addresses each owner gained since a round last took them: added first thing."""
+        self._changed: set[str] = set()
+        """Owners whose wish changed after the running (or the last) round took it."""
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._dirty = asyncio.Event()
         self._warned: set[Record] = set()
         self._warned_conflicts: set[str] = set()
@@ -132,14 +144,38 @@ class AddressReconciler:
         changes anything. Every record ever wanted stays managed: when it is no longer
         desired by anybody, it is removed."""
         state = _coerce(records)
-        if self._desired.get(owner, NetState()) == state:
+        old = self._desired.get(owner, NetState())
+        if old == state:
             return
         if state:
             self._desired[owner] = state
         else:
             self._desired.pop(owner, None)
+        fresh = (self._fresh.get(owner, frozenset()) & state.addresses) | (
+            state.addresses - old.addresses
+        )
+        if fresh:
+            self._fresh[owner] = fresh
+        else:
+            self._fresh.pop(owner, None)
+        self._changed.add(owner)
         self._managed = self._managed | state
         self._dirty.set()
+
+    def applied(self, owner: str) -> asyncio.Future[bool]:
+        """A future resolved once ``owner``'s current wish has been applied to its
+        addresses: True when every address it wants is in place (added, or already there),
+        False when a round tried and some could not be added (or the state could not be
+        read). Done at once when nothing is pending and its addresses were confirmed by
+        the last round. Call it on the loop; cancel it to stop waiting."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        wanted = self.desired(owner).addresses
+        if owner not in self._changed and wanted <= self._confirmed.addresses:
+            future.set_result(True)
+            return future
+        self._waiters.setdefault(owner, []).append(future)
+        self._dirty.set()  # a round resolves it even when nothing else changes
+        return future
 
     def desired(self, owner: str | None = None) -> NetState:
         """What one owner wants, or (None) what all owners want together: what the next
@@ -175,16 +211,17 @@ class AddressReconciler:
         return min(self._resync, self._retry_after * float(2 ** (self._failures - 1)))
 
     async def reconcile(self) -> RoundResult:
-        """One round: read, report drift, plan, apply, read back."""
+        """One round: add what owners gained, read, report drift, plan, apply, read back."""
         self._dirty.clear()
         self.rounds += 1
-        owners = dict(self._desired)
+        owners = self._take()
+        fresh = await self._add_fresh(owners)
         interest = Interest.of(_merge(owners)[0], self._managed)
         try:
             actual = await self._read(interest)
             self._report_drift(owners, actual)
             # a drift handler may have changed what is wanted (leaving MASTER, say)
-            owners = dict(self._desired)
+            owners = self._take()
             desired, conflicts = _merge(owners)
             managed = self._managed
             if (wider := Interest.of(desired, managed)) != interest:
@@ -192,12 +229,13 @@ class AddressReconciler:
                 actual = await self._read(interest)
         except NetlinkFailure as exc:
             log.warning("cannot read the network state: %s", exc)
-            return self._finish(RoundResult(failed=((None, str(exc)),)))
+            self._resolve(owners, None, final=True)
+            return self._finish(RoundResult(fresh, ((None, str(exc)),)))
         for message in set(conflicts) - self._warned_conflicts:
             self._warned_conflicts.add(message)
             log.warning("%s", message)
         changes = plan(desired, actual, managed)
-        applied: list[Change] = []
+        applied: list[Change] = list(fresh)
         failed: list[tuple[Change | None, str]] = []
         for change in changes:
             self._warn_unsupported(change)
@@ -224,7 +262,69 @@ class AddressReconciler:
             desired.routes & actual.routes,
             desired.rules & actual.rules,
         )
+        self._resolve(owners, self._confirmed.addresses, final=True)
         return self._finish(RoundResult(tuple(applied), tuple(failed), tuple(remaining)))
+
+    def _take(self) -> dict[str, NetState]:
+        """The wishes a round works on (from now on, a change is a new change)."""
+        self._changed.clear()
+        return dict(self._desired)
+
+    async def _add_fresh(self, owners: dict[str, NetState]) -> tuple[Change, ...]:
+        """Add the addresses owners gained, before anything is read: the fast path from
+        a new wish (becoming MASTER) to the kernel. An address that is already there is
+        done (EEXIST); one that fails is left to the round, which tries again and reports
+        it. Owners whose addresses are now all in place are told so at once."""
+        gained: set[Address] = set()
+        for addresses in self._fresh.values():
+            gained |= addresses
+        self._fresh = {}
+        desired = _merge(owners)[0].addresses  # of two owners' records, the chosen one
+        todo = sorted(gained & desired, key=repr)
+        if not todo:
+            return ()
+        done: set[Address] = set()
+        applied: list[Change] = []
+        for record in todo:
+            add = AddAddress(record)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._backend.apply(add)
+            except NetlinkFailure as exc:
+                if exc.code == errno.EEXIST:
+                    done.add(record)
+                else:
+                    log.debug("%s failed (the round tries again): %s", add, exc)
+            except TimeoutError:
+                log.debug("%s timed out (the round tries again)", add)
+            else:
+                done.add(record)
+                applied.append(add)
+        if self._resolve(owners, self._confirmed.addresses | done, final=False):
+            await asyncio.sleep(0)  # let the waiters (the GARPs) go before the read
+        for change in applied:
+            log.info("%s", change)
+        return tuple(applied)
+
+    def _resolve(
+        self, owners: dict[str, NetState], in_place: frozenset[Address] | None, *, final: bool
+    ) -> int:
+        """Resolve the waiters of the owners whose wish has not changed since the round
+        took it (``owners``): True when all their addresses are ``in_place``; otherwise,
+        when ``final`` (the round is over), False. ``in_place`` None: the state is unknown.
+        Returns how many futures were resolved."""
+        resolved = 0
+        for owner in list(self._waiters):
+            if owner in self._changed:
+                continue  # a newer wish: the next round answers
+            ok = in_place is not None and owners.get(owner, NetState()).addresses <= in_place
+            if not ok and not final:
+                continue
+            for future in self._waiters.pop(owner):
+                if not future.done():
+                    future.set_result(ok)
+                    resolved += 1
+        return resolved
 
     def _finish(self, result: RoundResult) -> RoundResult:
         self._failures = 0 if result.ok else self._failures + 1

@@ -3,8 +3,11 @@ vrrp_ndisc.c).
 
 The frame builders at the top are pure (bytes out, nothing else). :class:`Announcer` is
 the I/O part: an AF_PACKET socket for ARP frames and a raw ICMPv6 socket (hop limit 255,
-RFC 4861 §7.1.2) for neighbour advertisements, both on one interface. Every socket error
-becomes an :class:`AnnounceFailure`.
+RFC 4861 §7.1.2) for neighbour advertisements, both on one interface and kept open from
+one frame to the next. They are opened again after an error, and when the interface they
+were bound to has gone or been replaced by another of the same name (a new ifindex): the
+packet socket's own address, read for the MAC before every frame, tells. Every socket
+error becomes an :class:`AnnounceFailure`.
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ def unsolicited_na(
 _SIOCGIFINDEX = 0x8933
 _ICMP6_FILTER = 1
 _IFNAMSIZ = 16
+_TRANSIENT = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EINTR})
+"""Send errors after which the sockets are kept (a full queue); any other closes them."""
 
 
 class AnnounceFailure(PykeepalivedError):
@@ -139,6 +144,8 @@ class Announcer:
         self._packet: socket.socket | None = None
         self._icmp6: socket.socket | None = None
         self._ifindex = 0
+        self.opened = 0
+        """How many times the packet socket was opened (for tests and statistics)."""
 
     def __enter__(self) -> Announcer:
         return self
@@ -158,13 +165,23 @@ class Announcer:
                 sock.close()
         self._packet = self._icmp6 = None
 
+    def open(self, *, ipv6: bool = False) -> None:
+        """Open the packet socket now (and with ``ipv6`` the ICMPv6 one), so that the
+        first announcement does not pay for it. Raises AnnounceFailure."""
+        try:
+            self._packet_socket()
+            if ipv6:
+                self._icmp6_socket()
+        except (OSError, NetlinkFailure) as exc:
+            raise self._fail("opening the sockets", exc) from exc
+
     def _fail(self, what: str, exc: OSError | NetlinkFailure) -> AnnounceFailure:
         if isinstance(exc, NetlinkFailure):
             failure = AnnounceFailure(self.ifname, what, exc.code, exc.detail)
         else:
             failure = AnnounceFailure(self.ifname, what, exc.errno, exc.strerror or str(exc))
-        if failure.code in (errno.ENODEV, errno.ENXIO):
-            self.close()  # the interface went away: reopen (and re-resolve it) next time
+        if failure.code not in _TRANSIENT:
+            self.close()  # open (and resolve the interface) afresh next time
         return failure
 
     def _packet_socket(self) -> socket.socket:
@@ -177,14 +194,28 @@ class Announcer:
                 sock.close()
                 raise
             self._packet = sock
+            self.opened += 1
         return self._packet
 
     def mac(self) -> bytes:
-        """The interface's hardware address now (it may change, e.g. on a bond)."""
+        """The interface's hardware address now (it may change, e.g. on a bond).
+
+        Read from the packet socket's own address, which names the interface it is bound
+        to: when that is no longer ours (deleted: no name; replaced by a new interface of
+        the same name: a stale ifindex), both sockets are opened again first."""
+        what = "reading the MAC address"
         try:
-            return bytes(self._packet_socket().getsockname()[4])
+            for fresh in (False, True):
+                name, _proto, _type, _hatype, mac = self._packet_socket().getsockname()
+                if name == self.ifname and len(mac) == 6:
+                    return bytes(mac)
+                if fresh:
+                    break
+                self.close()  # bound to an interface that has gone: bind to the new one
         except (OSError, NetlinkFailure) as exc:
-            raise self._fail("reading the MAC address", exc) from exc
+            raise self._fail(what, exc) from exc
+        self.close()
+        raise AnnounceFailure(self.ifname, what, errno.ENODEV, f"no Ethernet address ({name!r})")
 
     def gratuitous_arp(self, address: IPv4Address, *, reply: bool = False) -> None:
         """Broadcast one gratuitous ARP for ``address`` with the interface's MAC."""
@@ -225,10 +256,11 @@ class Announcer:
         when the kernel accepts it as a source (else from an address it picks). The kernel
         recomputes the checksum for the source it uses."""
         what = f"neighbour advertisement for {address}"
+        mac = self.mac()  # first: it may open both sockets again
         try:
             sock = self._icmp6_socket()
             message = unsolicited_na(
-                address, self.mac(), source=address, destination=destination, router=router
+                address, mac, source=address, destination=destination, router=router
             )
             dest = (str(destination), 0, 0, self._ifindex)
             pktinfo = struct.pack("16sI", address.packed, self._ifindex)

@@ -223,3 +223,30 @@ def test_net_sender_picks_arp_or_na(monkeypatch: pytest.MonkeyPatch) -> None:
         ("eth1", "close", None),
     ]
     assert str(A) == "192.0.2.100 on eth0"
+
+
+def test_net_sender_prepare_opens_each_interface_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[str, bool]] = []
+
+    class FakeAnnouncer:
+        def __init__(self, ifname: str, *, netns: str | None = None) -> None:
+            self.ifname = ifname
+
+        def open(self, *, ipv6: bool = False) -> None:
+            if self.ifname == "eth1":
+                raise AnnounceFailure("eth1", "opening the sockets", 19, "No such device")
+            opened.append((self.ifname, ipv6))
+
+        def gratuitous_arp(self, address: IPv4Address) -> None:
+            opened.append((self.ifname, False))
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(announce_mod, "Announcer", FakeAnnouncer)
+    sender = NetSender()
+    sender.prepare([A, B, V6, C])  # eth1 cannot be opened yet: tried again when used
+    assert opened == [("eth0", True)]
+    sender.send(A)  # the prepared announcer is the one used
+    assert sender._announcers["eth0"] is sender._announcer("eth0")
+    sender.close()

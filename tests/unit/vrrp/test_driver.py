@@ -18,7 +18,7 @@ import pytest
 from pykeepalived.config.build import load_text
 from pykeepalived.config.model.root import Config
 from pykeepalived.config.model.vrrp import VipAddress
-from pykeepalived.daemon.vrrp_app import StartupError, plan_vrrp
+from pykeepalived.daemon.vrrp_app import plan_vrrp
 from pykeepalived.net.model import NetState, address_from_vip
 from pykeepalived.testing.fakeclock import FakeClock
 from pykeepalived.vrrp.actions import Announce, GroupStateChanged, StateChanged
@@ -40,11 +40,14 @@ from pykeepalived.vrrp.packet import (
     VRRP_GROUP_V4,
     VRRP_GROUP_V6,
     Advertisement,
+    AhState,
     Auth,
     AuthType,
     decode_advert,
+    decode_ipv4,
     encode_advert,
     internet_checksum,
+    split_ipv4,
 )
 from pykeepalived.vrrp.sync_group import SyncCoordinator
 from pykeepalived.vrrp.timers import advert_int_us
@@ -53,6 +56,7 @@ IPAddr = IPv4Address | IPv6Address
 VIP = VipAddress(IPv4Interface("192.0.2.100/24"))
 VIP6 = VipAddress(IPv6Interface("2001:db8::100/64"))
 PASS = Auth.from_password("PASS", "secret")
+AH = Auth.from_password("AH", "secret")
 SKEW_100 = 0.609375
 SKEW_150 = 0.414062
 
@@ -121,25 +125,31 @@ class Wire:
         self.muxes: list[tuple[IPAddr, SocketMux]] = []
         self.ttl = 255
         self.down: set[IPAddr] = set()
+        self.log: list[bytes] = []
+        """Everything sent on the segment, in order."""
 
-    def deliver(self, src: IPAddr, payload: bytes, dst: IPAddr) -> None:
+    def deliver(self, src: IPAddr, payload: bytes, dst: IPAddr, *, whole: bool = False) -> None:
+        """``whole``: ``payload`` is an IPv4 packet already (a header-including socket)."""
         if src in self.down:
             return
+        self.log.append(payload)
         for local, mux in self.muxes:
             if local == src or local in self.down:
                 continue
             if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
-                mux.on_datagram(
-                    Datagram(ipv4_packet(src, dst, payload, self.ttl), src, dst, self.ttl, True)
-                )
+                packet = payload if whole else ipv4_packet(src, dst, payload, self.ttl)
+                mux.on_datagram(Datagram(packet, src, dst, self.ttl, True))
             else:
                 mux.on_datagram(Datagram(payload, src, dst, self.ttl, False))
 
 
 class FakeSocket:
-    def __init__(self, wire: Wire | None = None, local: IPAddr | None = None) -> None:
+    def __init__(
+        self, wire: Wire | None = None, local: IPAddr | None = None, *, whole: bool = False
+    ) -> None:
         self.wire = wire
         self.local = local
+        self.whole = whole
         self.sent: list[tuple[bytes, IPAddr | None]] = []
         self.fail = False
 
@@ -148,7 +158,7 @@ class FakeSocket:
             raise SocketFailure("send failed: Network is unreachable")
         self.sent.append((payload, destination))
         if self.wire is not None and self.local is not None and destination is not None:
-            self.wire.deliver(self.local, payload, destination)
+            self.wire.deliver(self.local, payload, destination, whole=self.whole)
 
 
 class FakeReconciler:
@@ -230,7 +240,7 @@ def router(
 ) -> Router:
     addr: IPAddr = IPv4Address(local) if "." in local else IPv6Address(local)
     p = params(priority, **kw)
-    sock = FakeSocket(wire, addr)
+    sock = FakeSocket(wire, addr, whole=auth.type is AuthType.AH)
     group = None if unicast_peers else (VRRP_GROUP_V4 if addr.version == 4 else VRRP_GROUP_V6)
     records = NetState.of(address_from_vip(v, "eth0") for v in p.vips)
     ep = Endpoint(
@@ -574,13 +584,68 @@ def test_a_failing_sink_does_not_stop_the_driver(
     assert any("event sink" in rec.message for rec in caplog.records)
 
 
-def test_the_endpoint_refuses_ah_and_no_destination() -> None:
-    p = params()
+def test_the_endpoint_refuses_ah_other_than_v2_ipv4_and_no_destination() -> None:
     local = IPv4Address("192.0.2.1")
-    with pytest.raises(ValueError, match="IPsec-AH"):
-        Endpoint(p, local, FakeSocket(), (VRRP_GROUP_V4,), auth=Auth(AuthType.AH, b"k"))
+    with pytest.raises(ValueError, match="IPsec-AH is for VRRPv2 over IPv4"):
+        Endpoint(params(version=3), local, FakeSocket(), (VRRP_GROUP_V4,), auth=AH)
     with pytest.raises(ValueError, match="no destination"):
-        Endpoint(p, local, FakeSocket(), ())
+        Endpoint(params(), local, FakeSocket(), ())
+
+
+# ---- IPsec-AH --------------------------------------------------------------------------------
+
+
+def test_ah_adverts_are_whole_packets_with_a_rising_sequence_number(loop: FakeLoop) -> None:
+    wire, a, b = pair(loop, auth=AH)
+    loop.run_for(10.0)
+    assert (a.state(), b.state()) == (State.MASTER, State.BACKUP)
+    assert b.endpoint.stats.advert_rcvd >= 6
+    assert b.endpoint.stats.auth_failure == 0
+    packets = [p for p, _ in a.socket.sent]
+    seqs = [struct.unpack_from("!I", p, 20 + 8)[0] for p in packets]
+    assert seqs == list(range(1, len(packets) + 1))
+    for packet in packets:
+        ip = split_ipv4(packet)
+        assert (ip.protocol, ip.ttl, ip.tos, ip.source) == (51, 255, 0xC0, a.endpoint.local)
+        assert ip.identification != 0  # covered by the ICV: the kernel must not pick one
+        state = AhState()
+        advert = decode_ipv4(packet, expect_vrid=51, expect_version=2, auth=AH, ah_state=state)
+        assert (advert.priority, advert.auth_type) == (150, AuthType.AH)
+    # the backup follows the master's numbers, and a replay is refused
+    assert b.endpoint.ah_state.seq == seqs[-1]
+    b.mux.on_datagram(Datagram(packets[-1], a.endpoint.local, VRRP_GROUP_V4, 255, True))
+    assert b.endpoint.stats.auth_failure == 1
+    # after a takeover the new master continues above the old one's numbers
+    wire.down.add(a.endpoint.local)
+    loop.run_for(5.0)
+    assert b.state() is State.MASTER
+    assert struct.unpack_from("!I", b.socket.sent[-1][0], 28)[0] > seqs[-1]
+
+
+def test_ah_with_the_wrong_key_is_an_auth_failure(loop: FakeLoop) -> None:
+    wire = Wire()
+    a = router(loop, "192.0.2.1", 150, wire=wire, auth=AH)
+    b = router(loop, "192.0.2.2", 100, wire=wire, auth=Auth.from_password("AH", "other"))
+    a.driver.start()
+    b.driver.start()
+    loop.run_for(5.0)
+    assert a.endpoint.stats.auth_failure > 0 or b.endpoint.stats.auth_failure > 0
+    assert (a.state(), b.state()) == (State.MASTER, State.MASTER)  # they cannot hear each other
+
+
+def test_ah_unicast_zeroes_the_ttl_in_the_icv_and_uses_unicast_ttl(loop: FakeLoop) -> None:
+    peer = IPv4Address("192.0.2.2")
+    r = router(loop, "192.0.2.1", 100, auth=AH, unicast_peers=(peer,))
+    r.endpoint.ttl = 10
+    r.driver.start()
+    loop.run_for(5.0)
+    packet, dst = r.socket.sent[-1]
+    assert dst == peer
+    assert split_ipv4(packet).ttl == 10
+    advert = decode_ipv4(
+        packet, expect_vrid=51, expect_version=2, auth=AH, unicast=True, ah_state=AhState()
+    )
+    assert advert.priority == 100
 
 
 def test_on_a_real_loop_adverts_keep_their_interval() -> None:
@@ -671,10 +736,10 @@ def test_plan_unicast_peers_and_ttl() -> None:
     assert inst.check_unicast_src
 
 
-def test_plan_refuses_ah() -> None:
+def test_plan_ah_auth() -> None:
     extra = "authentication {\n auth_type AH\n auth_pass secret\n }"
-    with pytest.raises(StartupError, match="auth_type AH"):
-        plan_vrrp(config(BASE % extra))
+    (inst,) = plan_vrrp(config(BASE % extra)).instances
+    assert inst.auth == AH
 
 
 def test_plan_pass_auth_and_warnings() -> None:

@@ -14,11 +14,19 @@ the periodic ``garp_master_refresh`` bursts); this module says *when* each frame
 
 :class:`AnnounceScheduler` is pure (``now`` is an argument, the sender is injected);
 :class:`LoopAnnouncer` runs it on the asyncio loop with one timer; :class:`NetSender`
-sends the frames with :class:`pykeepalived.net.garp.Announcer`. Nothing here awaits.
+sends the frames with :class:`pykeepalived.net.garp.Announcer`, one per interface, its
+socket kept open. Nothing here awaits.
+
+Announcing an address before it exists is pointless (neighbours that ask for it get no
+answer), so with an :class:`AddressGate` (the address reconciler) :class:`LoopAnnouncer`
+holds an instance's bursts until the gate says that the instance's addresses are in
+place, as keepalived adds the VIPs and only then sends its gratuitous ARPs. A gate that
+does not answer within ``gate_timeout`` does not hold them back any longer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -28,14 +36,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from pykeepalived.config.model.common import IPAddress
 from pykeepalived.net.garp import AnnounceFailure, Announcer
+from pykeepalived.vrrp.actions import Announce
 
 if TYPE_CHECKING:
-    import asyncio
-    from collections.abc import Callable, Mapping, Sequence
-
-    from pykeepalived.vrrp.actions import Announce
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
+    "AddressGate",
     "AnnounceScheduler",
     "AnnounceSender",
     "LoopAnnouncer",
@@ -76,6 +83,16 @@ class AnnounceSender(Protocol):
     """Sends one frame now, without blocking; raises AnnounceFailure when it cannot."""
 
     def send(self, target: Target) -> None: ...
+
+
+class AddressGate(Protocol):
+    """Says when an owner's addresses are in place
+    (:class:`~pykeepalived.net.addresses.AddressReconciler` implements it)."""
+
+    def applied(self, owner: str) -> asyncio.Future[bool]:
+        """Resolved (True: all in place; False: tried, some failed) once they are;
+        cancelled by the caller that stops waiting."""
+        ...
 
 
 @dataclass(order=True, slots=True)
@@ -217,9 +234,23 @@ class AnnounceScheduler:
         self._next_free = free
 
 
+@dataclass(eq=False, slots=True)
+class _Held:
+    """Bursts of one owner held until its addresses are in place."""
+
+    future: asyncio.Future[bool]
+    timer: asyncio.TimerHandle
+    since: float
+    bursts: list[tuple[tuple[Target, ...], Announce]] = field(default_factory=list)
+
+
 class LoopAnnouncer:
     """An :class:`AnnounceScheduler` on the asyncio loop: one ``call_at`` timer, re-armed
-    after every change. Failures are logged once per target until it works again."""
+    after every change. Failures are logged once per target until it works again.
+
+    With a ``gate``, a burst waits for the owner's addresses (see the module docstring);
+    the wait never blocks: it is a callback on the gate's future plus a ``call_later``
+    timeout, and :meth:`cancel` drops a held burst like a queued one."""
 
     def __init__(
         self,
@@ -228,36 +259,108 @@ class LoopAnnouncer:
         *,
         pacing: Mapping[str, Pacing] | None = None,
         default: Pacing = Pacing(),
+        gate: AddressGate | None = None,
+        gate_timeout: float = 1.0,
     ) -> None:
         self._loop = loop
         self.scheduler = AnnounceScheduler(
             sender, pacing=pacing, default=default, on_result=self._result
         )
+        self._gate = gate
+        self._gate_timeout = gate_timeout
+        self._held: dict[str, _Held] = {}
+        self._incomplete: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self._failing: set[Target] = set()
 
+    def held(self, owner: str) -> int:
+        """Bursts of ``owner`` waiting for its addresses."""
+        entry = self._held.get(owner)
+        return len(entry.bursts) if entry is not None else 0
+
     def announce(self, owner: str, targets: Sequence[Target], action: Announce) -> None:
-        """Execute one :class:`~pykeepalived.vrrp.actions.Announce` of ``owner``."""
-        if action.repeat > 0 and targets:
-            log.info(
-                "(%s) Sending/queueing %s gratuitous ARPs/NAs (%s) for %s",
-                owner,
-                action.reason.replace("_", " "),
-                action.repeat,
-                ", ".join(str(t) for t in targets),
-            )
+        """Execute one :class:`~pykeepalived.vrrp.actions.Announce` of ``owner``: now, or
+        once the gate says that its addresses are in place."""
+        if action.repeat <= 0 or not targets:
+            return
+        burst = (tuple(targets), action)
+        entry = self._held.get(owner)
+        if entry is not None:
+            entry.bursts.append(burst)
+            return
+        if self._gate is not None:
+            future = self._gate.applied(owner)
+            if not future.done():
+                timer = self._loop.call_later(self._gate_timeout, self._gate_expired, owner)
+                entry = _Held(future, timer, self._loop.time(), [burst])
+                self._held[owner] = entry
+                future.add_done_callback(lambda f: self._gate_opened(owner, f))
+                return
+        self._start(owner, *burst)
+
+    def _start(self, owner: str, targets: tuple[Target, ...], action: Announce) -> None:
         self.scheduler.announce(owner, targets, action.repeat, action.delay, self._loop.time())
         self._rearm()
+        log.info(  # after the first frames: they are what a failover waits for
+            "(%s) Sending/queueing %s gratuitous ARPs/NAs (%s) for %s",
+            owner,
+            action.reason.replace("_", " "),
+            action.repeat,
+            ", ".join(str(t) for t in targets),
+        )
+
+    def _release(self, owner: str) -> None:
+        entry = self._held.pop(owner, None)
+        if entry is None:
+            return
+        entry.timer.cancel()
+        entry.future.cancel()
+        for burst in entry.bursts:
+            self._start(owner, *burst)
+
+    def _gate_opened(self, owner: str, future: asyncio.Future[bool]) -> None:
+        entry = self._held.get(owner)
+        if entry is None or entry.future is not future or future.cancelled():
+            return  # cancelled, or an older wait
+        self._release(owner)  # first: the frames, then the words
+        if not future.result():
+            if owner not in self._incomplete:  # once, until it works again
+                self._incomplete.add(owner)
+                log.warning("(%s) not every address could be installed: announcing anyway", owner)
+        else:
+            self._incomplete.discard(owner)
+            log.debug(
+                "(%s) addresses in place %.1f ms after the announcement was asked for",
+                owner,
+                (self._loop.time() - entry.since) * 1000,
+            )
+
+    def _gate_expired(self, owner: str) -> None:
+        if owner in self._held:
+            log.warning(
+                "(%s) addresses not confirmed after %g s: announcing anyway",
+                owner,
+                self._gate_timeout,
+            )
+            self._release(owner)
 
     def cancel(self, owner: str) -> None:
-        """Drop ``owner``'s queued frames and delayed bursts."""
-        if self.scheduler.cancel(owner):
+        """Drop ``owner``'s held bursts, queued frames and delayed bursts."""
+        entry = self._held.pop(owner, None)
+        if entry is not None:
+            entry.timer.cancel()
+            entry.future.cancel()
+        if self.scheduler.cancel(owner) or entry is not None:
             log.debug("(%s) pending gratuitous ARPs/NAs cancelled", owner)
         self._rearm()
 
     def close(self) -> None:
-        """Drop everything and stop the timer."""
+        """Drop everything and stop the timers."""
+        for owner in list(self._held):
+            entry = self._held.pop(owner)
+            entry.timer.cancel()
+            entry.future.cancel()
         self.scheduler.clear()
         self._rearm()
 
@@ -290,18 +393,36 @@ class LoopAnnouncer:
 
 class NetSender:
     """Sends with one :class:`~pykeepalived.net.garp.Announcer` per interface: a
-    gratuitous ARP for an IPv4 address, an unsolicited NA for an IPv6 one."""
+    gratuitous ARP for an IPv4 address, an unsolicited NA for an IPv6 one.
+
+    Each announcer keeps its sockets open between frames and bursts (it opens them again
+    after an error, or when the interface was replaced); :meth:`prepare` opens them ahead
+    of the first burst, which is the one a failover waits for."""
 
     def __init__(self, *, netns: str | None = None) -> None:
         self._netns = netns
         self._announcers: dict[str, Announcer] = {}
 
-    def send(self, target: Target) -> None:
-        announcer = self._announcers.get(target.ifname)
+    def _announcer(self, ifname: str) -> Announcer:
+        announcer = self._announcers.get(ifname)
         if announcer is None:
-            announcer = self._announcers[target.ifname] = Announcer(
-                target.ifname, netns=self._netns
-            )
+            announcer = self._announcers[ifname] = Announcer(ifname, netns=self._netns)
+        return announcer
+
+    def prepare(self, targets: Iterable[Target]) -> None:
+        """Open the sockets of the targets' interfaces now; an interface that cannot be
+        used yet is tried again on its first frame."""
+        ipv6: dict[str, bool] = {}
+        for target in targets:
+            ipv6[target.ifname] = ipv6.get(target.ifname, False) or target.address.version == 6
+        for ifname, v6 in ipv6.items():
+            try:
+                self._announcer(ifname).open(ipv6=v6)
+            except AnnounceFailure as exc:
+                log.debug("not opening the announcement sockets yet: %s", exc)
+
+    def send(self, target: Target) -> None:
+        announcer = self._announcer(target.ifname)
         if isinstance(target.address, IPv4Address):
             announcer.gratuitous_arp(target.address)
         elif isinstance(target.address, IPv6Address):

@@ -9,8 +9,13 @@ socket callbacks (:meth:`VrrpDriver.on_received`), netlink and trackers
 
 **A step never awaits** (STYLE rule 5). Adverts go out with a non-blocking ``sendto``;
 addresses are handed to the reconciler with its synchronous ``set_desired`` (its own task
-talks to netlink); announcements are queued on the :class:`~.announce.LoopAnnouncer`;
+talks to netlink); announcements are queued on the :class:`~.announce.LoopAnnouncer`
+(which holds them until the reconciler has put the addresses in place);
 notifications are published to :class:`VrrpEventSink` objects, which must not block.
+
+With IPsec-AH (VRRPv2 over IPv4) every advert is a whole IPv4 packet with its own AH
+sequence number, built per send for a header-including socket; received ones are checked
+against the instance's :class:`~pykeepalived.vrrp.packet.AhState` (anti-replay).
 
 :class:`SocketMux` sits between one shared :class:`~.socket.VrrpSocket` and the instances
 that use it: it drops our own looped packets and packets of the other delivery mode
@@ -47,12 +52,15 @@ from pykeepalived.vrrp.io.announce import Target
 from pykeepalived.vrrp.packet import (
     IPPROTO_AH,
     NO_AUTH,
+    VRRP_TTL,
     Advertisement,
+    AhState,
     Auth,
     AuthType,
     MalformedAdvert,
     decode_advert,
     encode_advert,
+    encode_ipv4_packet,
     peek_vrid,
     split_ipv4,
 )
@@ -104,7 +112,8 @@ class EventLoop(Protocol):
 
 
 class AdvertSocket(Protocol):
-    """Sends one VRRP message (:class:`~.socket.VrrpSocket` implements it)."""
+    """Sends one VRRP message, or with IPsec-AH one whole IPv4 packet
+    (:class:`~.socket.VrrpSocket` implements it)."""
 
     def send(self, payload: bytes, destination: IPAddr | None = None) -> None: ...
 
@@ -206,7 +215,11 @@ class Endpoint:
     """The multicast group, or the unicast peers."""
     unicast: bool = False
     auth: Auth = NO_AUTH
-    """VRRPv2 authentication (PASS; AH needs a header-including socket, not done yet)."""
+    """VRRPv2 authentication: PASS, or IPsec-AH (then ``socket`` takes whole packets)."""
+    ttl: int = VRRP_TTL
+    """The TTL of our AH packets (``unicast_ttl``); other sockets set it themselves."""
+    ah_state: AhState = field(default_factory=AhState)
+    """The AH sequence number, shared by what we send and what we accept (keepalived)."""
     v3_checksum_as_v2: bool = False
     peers: frozenset[IPAddr] = frozenset()
     """With ``check_unicast_src``: adverts from any other source are ignored."""
@@ -219,10 +232,15 @@ class Endpoint:
     _wire: dict[tuple[int, IPAddr], bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.auth.type is AuthType.AH:
-            raise ValueError(f"{self.name}: IPsec-AH adverts are not supported by the driver yet")
         if not self.destinations:
             raise ValueError(f"{self.name}: no destination for adverts")
+        if self.ah and (self.params.version != 2 or not isinstance(self.local, IPv4Address)):
+            raise ValueError(f"{self.name}: IPsec-AH is for VRRPv2 over IPv4")
+
+    @property
+    def ah(self) -> bool:
+        """IPsec-AH authentication: whole IPv4 packets, one sequence number each."""
+        return self.auth.type is AuthType.AH
 
     @property
     def name(self) -> str:
@@ -248,7 +266,21 @@ class Endpoint:
         )
 
     def wire(self, priority: int, destination: IPAddr) -> bytes:
-        """The encoded advert for ``destination`` (cached: only the priority varies)."""
+        """The encoded advert for ``destination`` (cached: only the priority varies); with
+        IPsec-AH the whole IPv4 packet, built afresh (each has its sequence number)."""
+        if self.ah:
+            local = self.local
+            if not isinstance(local, IPv4Address) or not isinstance(destination, IPv4Address):
+                raise ValueError("IPsec-AH needs IPv4 addresses")
+            return encode_ipv4_packet(
+                self.advertisement(priority),
+                src=local,
+                dst=destination,
+                auth=self.auth,
+                ah_state=self.ah_state,
+                ttl=self.ttl,
+                unicast=self.unicast,
+            )
         key = (priority, destination)
         payload = self._wire.get(key)
         if payload is None:
@@ -444,6 +476,7 @@ class VrrpDriver:
                 unicast=ep.unicast,
                 v3_checksum_as_v2=ep.v3_checksum_as_v2,
                 ip_header=rx.ip_header,
+                ah_state=ep.ah_state if ep.ah else None,
             )
         except MalformedAdvert as exc:
             ep.stats.increment(exc.reason)
@@ -602,6 +635,8 @@ class VrrpDriver:
         self.states[name] = change.new
         if change.new is State.MASTER:
             ep.stats.become_master += 1
+            if ep.ah_state.cycled:  # keepalived starts counting again on becoming master
+                ep.ah_state.restart()
         if change.old is State.MASTER and change.new is not State.MASTER:
             ep.stats.release_master += 1
             self._announcer.cancel(name)

@@ -3,6 +3,11 @@
 The socket speaks bytes: the driver encodes and decodes adverts with :mod:`vrrp.packet`.
 IPv4 raw sockets deliver the IP header (the TTL and addresses are read from it); IPv6 raw
 sockets do not, so the hop limit and destination come from ancillary data.
+
+An IPsec-AH socket (IPv4, protocol 51) sends whole packets (``IP_HDRINCL``): the AH ICV
+covers the IP header, so the driver builds it, with
+:func:`~pykeepalived.vrrp.packet.encode_ipv4_packet`. The kernel still routes the packet
+(the interface, the multicast group) and fills in the header checksum.
 """
 
 from __future__ import annotations
@@ -79,6 +84,11 @@ class VrrpSocketParams:
     ttl: int = 255
     """TTL / hop limit of what we send (unicast_ttl may lower it)."""
 
+    @property
+    def header_included(self) -> bool:
+        """Whether :meth:`VrrpSocket.send` takes whole IPv4 packets (IPsec-AH)."""
+        return self.family == socket.AF_INET and self.protocol == IPPROTO_AH
+
 
 class VrrpSocket:
     """A non-blocking raw socket bound to one interface, read from the event loop."""
@@ -98,7 +108,8 @@ class VrrpSocket:
         return self._sock.fileno()
 
     def send(self, payload: bytes, destination: IPAddr | None = None) -> None:
-        """Send one message to ``destination`` (default: the multicast group)."""
+        """Send one message to ``destination`` (default: the multicast group); with
+        ``params.header_included``, one whole IPv4 packet addressed to it."""
         dst = destination or self.params.group
         if dst is None:
             raise SocketFailure("no destination: unicast sockets need a peer address")
@@ -160,6 +171,8 @@ def _open(params: VrrpSocketParams) -> socket.socket:
 
 
 def _setup_ipv4(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> None:
+    if params.header_included:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, _TOS_INTERNETCONTROL)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, params.ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, params.ttl)
