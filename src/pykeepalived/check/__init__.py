@@ -1,0 +1,1 @@
+"""Health checking: pure trackers (timing, retry, rise) and async probes, one per checker kind."""
