@@ -59,6 +59,7 @@ from pykeepalived.vrrp.instance import InstanceParams
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
 from pykeepalived.vrrp.io.driver import (
     Endpoint,
+    EventLoop,
     SocketMux,
     SoloUnit,
     Unit,
@@ -78,6 +79,7 @@ from pykeepalived.vrrp.io.socket import (
     VrrpSocket,
     VrrpSocketParams,
 )
+from pykeepalived.vrrp.io.timerfd import PreciseTimers, precise_timers
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
 from pykeepalived.vrrp.sync_group import SyncCoordinator
@@ -522,7 +524,10 @@ class VrrpApp:
                 gate_timeout=self._options.announce_wait,
             )
             stack.callback(announcer.close)
-            await self._build(loop, reconciler, announcer)
+            timers = precise_timers(loop)
+            if isinstance(timers, PreciseTimers):
+                stack.callback(timers.close)
+            await self._build(timers, reconciler, announcer)
             stack.callback(self._close_sockets)
             for key, (sock, mux) in self._sockets.items():
                 sock.start(mux.on_datagram)
@@ -620,7 +625,7 @@ class VrrpApp:
 
     async def _build(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: EventLoop,
         reconciler: AddressReconciler,
         announcer: LoopAnnouncer,
     ) -> None:
