@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import select
 import socket
 import struct
@@ -31,6 +32,7 @@ from pykeepalived.config.model.vrrp import (
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale
 from pykeepalived.net.garp import AnnounceFailure, Announcer
 from pykeepalived.net.model import (
+    Address,
     NetState,
     address_from_vip,
     records_for_config,
@@ -113,20 +115,8 @@ def by_local(infos: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # ---- installing --------------------------------------------------------------------------
 
 
-def test_vips_routes_and_rules_are_installed_as_configured(netlab: NetLab) -> None:
-    async def scenario() -> None:
-        async with Netlink(netns=netlab.a) as nl:
-            rec = AddressReconciler(nl)
-            rec.set_desired("VI_1", records())
-            first = await rec.reconcile()
-            assert first.ok, first
-            assert len(first.applied) == 9
-            again = await rec.reconcile()
-            assert again.applied == ()
-            assert again.ok
-
-    run(scenario())
-
+def assert_addresses_as_configured(netlab: NetLab) -> None:
+    """The addresses of :func:`records` are in netlab.a with every attribute."""
     addrs = by_local(netlab.addr_info(netlab.a))
     assert addrs["192.0.2.10"]["prefixlen"] == 24
     assert addrs["192.0.2.10"]["label"] == "eth0:vip"
@@ -143,6 +133,22 @@ def test_vips_routes_and_rules_are_installed_as_configured(netlab: NetLab) -> No
     assert addrs["2001:db8::11"]["preferred_life_time"] == 0  # a /128 is deprecated
     assert "192.0.2.1" in addrs  # the host's own address is still there
 
+
+def test_vips_routes_and_rules_are_installed_as_configured(netlab: NetLab) -> None:
+    async def scenario() -> None:
+        async with Netlink(netns=netlab.a) as nl:
+            rec = AddressReconciler(nl)
+            rec.set_desired("VI_1", records())
+            first = await rec.reconcile()
+            assert first.ok, first
+            assert len(first.applied) == 9
+            again = await rec.reconcile()
+            assert again.applied == ()
+            assert again.ok
+
+    run(scenario())
+    assert_addresses_as_configured(netlab)
+
     routes = netlab.ip_json(netlab.a, "route", "show", "table", "100")
     assert {(r["dst"], r.get("gateway"), r["protocol"]) for r in routes} == {
         ("192.0.2.192/26", "192.0.2.254", "keepalived")
@@ -156,6 +162,64 @@ def test_vips_routes_and_rules_are_installed_as_configured(netlab: NetLab) -> No
     rules6 = [r for r in netlab.ip_json(netlab.a, "-6", "rule", "show") if r["priority"] == 100]
     assert [(r["src"], r["table"]) for r in rules4] == [("192.0.2.10", "100")]
     assert [(r["src"], r["fwmark"], r["table"]) for r in rules6] == [("2001:db8::10", "0x7", "100")]
+
+
+def test_new_vips_are_in_the_kernel_when_set_desired_returns(netlab: NetLab) -> None:
+    """The immediate path: a new MASTER's VIPs are written by ``set_desired`` itself; the
+    round collects the acknowledgements and finds the same state as the normal path."""
+
+    async def scenario() -> None:
+        async with Netlink(netns=netlab.a) as nl:
+            await nl.links()
+            adder = nl.immediate(asyncio.get_running_loop())
+            try:
+                rec = AddressReconciler(nl, immediate=adder.add)
+                rec.set_desired("VI_1", records())
+                early = {a.local for a in await nl.read_addresses(["eth0"])}
+                # every VIP but the /128 with a finite preferred lifetime, before any round
+                assert {IPv4Address("192.0.2.10"), IPv6Address("2001:db8::10")} <= early
+                assert IPv6Address("2001:db8::11") not in early
+                first = await rec.reconcile()
+                assert first.ok, first
+                assert len(first.applied) == 9
+                assert (await rec.reconcile()).applied == ()
+                # an address already there is done (EEXIST), not an error
+                rec.set_desired("VI_1", NetState())
+                await rec.reconcile()
+                netlab.ip(netlab.a, "addr", "add", "192.0.2.10/24", "dev", "eth0", "label",
+                          "eth0:vip")  # fmt: skip
+                rec.set_desired("VI_1", records())
+                again = await rec.reconcile()
+                assert again.ok, again
+            finally:
+                adder.close()
+
+    run(scenario())
+    assert_addresses_as_configured(netlab)
+
+
+def test_an_immediate_add_reports_the_kernels_error(netlab: NetLab) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        async with Netlink(netns=netlab.a) as nl:
+            await nl.links()
+            adder = nl.immediate(asyncio.get_running_loop())
+            try:
+                vip = Address("eth0", IPv4Address("192.0.2.77"), 24)
+                added = adder.add(vip)
+                twice = adder.add(vip)
+                assert added is not None
+                assert twice is not None
+                unknown = adder.add(Address("nosuch0", IPv4Address("192.0.2.78"), 24))
+                assert unknown is None  # no index known: left to the reconciler
+                nl._index["gone0"] = 999_999  # a stale index
+                gone = adder.add(Address("gone0", IPv4Address("192.0.2.79"), 24))
+                assert gone is not None
+                return await added, await twice, await gone
+            finally:
+                adder.close()
+
+    assert run(scenario()) == (0, errno.EEXIST, errno.ENODEV)
+    assert "192.0.2.77/24" in netlab.locals(netlab.a)
 
 
 RICH_ROUTES = (

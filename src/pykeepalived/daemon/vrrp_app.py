@@ -506,11 +506,14 @@ class VrrpApp:
             self._links = await self._read_links(nl, required=True)
             await self._cleanup(nl)
             await self._read_trackers(loop)
+            adder = nl.immediate(loop)
+            stack.callback(adder.close)
             reconciler = AddressReconciler(
                 nl,
                 resync_every=self._options.resync_every,
                 request_timeout=self._options.request_timeout,
                 managed=self._plan.managed,
+                immediate=adder.add,
             )
             sender = NetSender()
             stack.callback(sender.close)

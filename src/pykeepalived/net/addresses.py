@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
@@ -114,6 +115,7 @@ class AddressReconciler:
         request_timeout: float = 5.0,
         managed: NetState | None = None,
         on_drift: Callable[[Drift], None] | None = None,
+        immediate: Callable[[Address], asyncio.Future[int] | None] | None = None,
     ) -> None:
         self._backend = backend
         self._resync = resync_every
@@ -121,6 +123,10 @@ class AddressReconciler:
         self._timeout = request_timeout
         self._managed = managed or NetState()
         self._on_drift = on_drift
+        self._immediate = immediate
+        self._inflight: dict[Address, asyncio.Future[int]] = {}
+        """Adds written at once by ``immediate`` (see :mod:`~pykeepalived.net.immediate`),
+        whose acknowledgement the next round collects."""
         self._desired: dict[str, NetState] = {}
         self._confirmed: NetState = NetState()
         self._fresh: dict[str, frozenset[Address]] = {}
@@ -156,11 +162,24 @@ class AddressReconciler:
         )
         if fresh:
             self._fresh[owner] = fresh
+            if self._immediate is not None:
+                self._add_now(fresh)
         else:
             self._fresh.pop(owner, None)
         self._changed.add(owner)
         self._managed = self._managed | state
         self._dirty.set()
+
+    def _add_now(self, fresh: frozenset[Address]) -> None:
+        """Write the adds of ``fresh`` addresses that win the merge, from this call."""
+        assert self._immediate is not None
+        chosen = _merge(self._desired)[0].addresses
+        for record in sorted(fresh & chosen, key=repr):
+            if record in self._inflight or record in self._confirmed.addresses:
+                continue
+            future = self._immediate(record)
+            if future is not None:
+                self._inflight[record] = future
 
     def applied(self, owner: str) -> asyncio.Future[bool]:
         """A future resolved once ``owner``'s current wish has been applied to its
@@ -281,6 +300,7 @@ class AddressReconciler:
         self._fresh = {}
         desired = _merge(owners)[0].addresses  # of two owners' records, the chosen one
         todo = sorted(gained & desired, key=repr)
+        inflight, self._inflight = self._inflight, {}
         if not todo:
             return ()
         done: set[Address] = set()
@@ -289,7 +309,12 @@ class AddressReconciler:
             add = AddAddress(record)
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._backend.apply(add)
+                    if record in inflight:
+                        code = await inflight[record]
+                        if code:
+                            raise NetlinkFailure(str(add), code, os.strerror(code))
+                    else:
+                        await self._backend.apply(add)
             except NetlinkFailure as exc:
                 if exc.code == errno.EEXIST:
                     done.add(record)

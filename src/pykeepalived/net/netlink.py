@@ -38,6 +38,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from pykeepalived.errors import PykeepalivedError
+from pykeepalived.net.immediate import ImmediateAdder
 from pykeepalived.net.model import (
     CONFIG_ADDR_FLAGS,
     FOREVER,
@@ -683,6 +684,15 @@ class Netlink:
                 log.debug("%s: already gone", operation)
                 return
             raise failure from exc
+
+    def immediate(self, loop: asyncio.AbstractEventLoop) -> ImmediateAdder:
+        """An :class:`ImmediateAdder` for this namespace, using the interface indexes this
+        object last read (call :meth:`links` first)."""
+        return ImmediateAdder(
+            loop,
+            lambda: open_socket(self._netns, socket.AF_NETLINK, socket.SOCK_RAW, 0),
+            self._index.get,
+        )
 
     async def _indexes(self, *names: str | None) -> dict[str, int]:
         """Interface indexes by name, dumped again when one of ``names`` is unknown."""
