@@ -179,9 +179,15 @@ def test_new_vips_are_in_the_kernel_when_set_desired_returns(netlab: NetLab) -> 
                 # every VIP but the /128 with a finite preferred lifetime, before any round
                 assert {IPv4Address("192.0.2.10"), IPv6Address("2001:db8::10")} <= early
                 assert IPv6Address("2001:db8::11") not in early
+                # ... so the GARPs of an owner whose VIPs were all written need not wait
+                assert not rec.applied("VI_1").done()
+                rec.set_desired("VI_2", [Address("eth0", IPv4Address("192.0.2.20"), 24)])
+                gate = rec.applied("VI_2")
+                assert gate.done()
+                assert gate.result() is True
                 first = await rec.reconcile()
                 assert first.ok, first
-                assert len(first.applied) == 9
+                assert len(first.applied) == 10
                 assert (await rec.reconcile()).applied == ()
                 # an address already there is done (EEXIST), not an error
                 rec.set_desired("VI_1", NetState())

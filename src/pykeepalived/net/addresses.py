@@ -186,10 +186,15 @@ class AddressReconciler:
         addresses: True when every address it wants is in place (added, or already there),
         False when a round tried and some could not be added (or the state could not be
         read). Done at once when nothing is pending and its addresses were confirmed by
-        the last round. Call it on the loop; cancel it to stop waiting."""
+        the last round, or when the immediate path has just written the ones that were
+        missing (rtnetlink applies a request while it is written; a refusal is the round's
+        to report and repair). Call it on the loop; cancel it to stop waiting."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         wanted = self.desired(owner).addresses
-        if owner not in self._changed and wanted <= self._confirmed.addresses:
+        missing = wanted - self._confirmed.addresses
+        if (not missing and owner not in self._changed) or (
+            missing and missing <= self._inflight.keys()
+        ):
             future.set_result(True)
             return future
         self._waiters.setdefault(owner, []).append(future)
