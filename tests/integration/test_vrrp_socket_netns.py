@@ -34,8 +34,10 @@ RECEIVER = textwrap.dedent(
         sock = VrrpSocket(VrrpSocketParams(sys.argv[1], family, group=group, source=source))
         done = asyncio.Event()
         def on(d):
+            now = asyncio.get_running_loop().time()
             got.append({"payload": d.payload.hex(), "src": str(d.source),
-                        "dst": str(d.destination), "ttl": d.ttl, "ip_header": d.ip_header})
+                        "dst": str(d.destination), "ttl": d.ttl, "ip_header": d.ip_header,
+                        "age": None if d.received is None else now - d.received})
             if len(got) == 3:
                 done.set()
         sock.start(on)
@@ -173,6 +175,9 @@ def test_ipv4_multicast_carries_ttl_255_and_the_ip_header(veth_pair: tuple[str, 
         assert d["dst"] == "224.0.0.18"
         assert d["ttl"] == 255
         assert d["ip_header"] is True
+        # the kernel's receive time, on the loop's clock, just before Python saw it
+        assert isinstance(d["age"], float)
+        assert 0.0 <= d["age"] < 0.1
         payload = bytes.fromhex(str(d["payload"]))
         assert payload[0] == 0x45  # IPv4, 20-byte header
         assert payload[1] == 0xC0  # TOS: internetwork control
@@ -193,6 +198,8 @@ def test_ipv6_multicast_reports_hop_limit_and_destination(veth_pair: tuple[str, 
         assert d["dst"] == "ff02::12"
         assert d["ttl"] == 255
         assert d["ip_header"] is False
+        assert isinstance(d["age"], float)
+        assert 0.0 <= d["age"] < 0.1
         assert bytes.fromhex(str(d["payload"]))[8:] == bytes([i]) * 4
 
 

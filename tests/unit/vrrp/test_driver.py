@@ -680,6 +680,29 @@ def test_on_a_real_loop_adverts_keep_their_interval() -> None:
     assert max(gaps) < 0.02 + 0.02  # loose: a loaded CI box
 
 
+def test_an_advert_counts_from_the_kernels_receive_time(loop: FakeLoop) -> None:
+    """The master-down timer starts when the kernel received the advert, not when Python got
+    to it; a receive time before the last step (or in the future) is not used."""
+    wire, a, b = pair(loop)
+    loop.run_for(10.0)
+    assert b.state() is State.BACKUP
+    late = 0.004  # the loop got to the datagram 4 ms after the kernel received it
+    assert isinstance(a.endpoint.local, IPv4Address)
+    packet = ipv4_packet(a.endpoint.local, VRRP_GROUP_V4, a.endpoint.wire(150, VRRP_GROUP_V4))
+    wire.down.add(a.endpoint.local)
+    loop.run_for(0.5)
+    now = loop.time()
+    b.mux.on_datagram(
+        Datagram(packet, a.endpoint.local, VRRP_GROUP_V4, 255, True, received=now - late)
+    )
+    assert b.driver.armed == pytest.approx(now - late + 3 + SKEW_100)
+    b.driver.feed("VI_1", LinkChanged(True), at=now - 1.0)  # before the last step: now
+    b.mux.on_datagram(
+        Datagram(packet, a.endpoint.local, VRRP_GROUP_V4, 255, True, received=now + 1)
+    )
+    assert b.driver.armed == pytest.approx(now + 3 + SKEW_100)
+
+
 def test_received_is_a_plain_record() -> None:
     rx = Received(b"x", IPv4Address("192.0.2.1"), VRRP_GROUP_V4, 255)
     assert rx.ip_header is None

@@ -308,6 +308,8 @@ class Received:
     """IPv4 TTL or IPv6 hop limit (-1: unknown)."""
     ip_header: bytes | None = None
     """The IPv4 header as received (None for IPv6)."""
+    received: float | None = None
+    """When the kernel received it (``loop.time()`` clock; None: unknown)."""
 
 
 class SocketMux:
@@ -367,7 +369,7 @@ class SocketMux:
         if deliver is None:
             self.foreign += 1
             return
-        deliver(Received(payload, source, destination, ttl, header))
+        deliver(Received(payload, source, destination, ttl, header, datagram.received))
 
 
 # ---- the driver --------------------------------------------------------------------------------
@@ -408,6 +410,7 @@ class VrrpDriver:
         self._dont_release = dont_release
         self._timer: Any = None
         self._armed: float | None = None
+        self._last_step = float("-inf")
         self._stopping = False
         self._closed = False
         self._send_failing: set[str] = set()
@@ -439,11 +442,15 @@ class VrrpDriver:
         for name in self._endpoints:
             self.feed(name, Startup())
 
-    def feed(self, name: str, event: Input) -> None:
-        """One step: ``event`` for instance ``name`` now."""
+    def feed(self, name: str, event: Input, at: float | None = None) -> None:
+        """One step: ``event`` for instance ``name`` now, or at ``at`` (a past moment, e.g.
+        the kernel's receive time of an advert) when that is after the last step."""
         if self._closed:
             return
         now = self._loop.time()
+        if at is not None and self._last_step <= at < now:
+            now = at
+        self._last_step = now
         self._unit.handle(name, event, now)
         self._pump(now)
 
@@ -503,6 +510,7 @@ class VrrpDriver:
                 adver_int=advert.adver_int,
                 addresses=frozenset(advert.addresses),
             ),
+            rx.received,
         )
 
     def shutdown(self) -> None:
@@ -527,6 +535,7 @@ class VrrpDriver:
         if self._closed:
             return
         now = max(deadline, self._loop.time())
+        self._last_step = now
         self._unit.handle_timer(now)
         self._pump(now)
 

@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,10 @@ _IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 _IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _MAX_DATAGRAM = 65535
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_MAX_AGE = 0.5
+"""A kernel receive time older than this (a clock step) is not trusted."""
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -62,6 +67,9 @@ class Datagram:
     """IPv4 TTL or IPv6 hop limit (-1 when the kernel did not tell)."""
     ip_header: bool
     """True when ``payload`` still starts with the IPv4 header (raw IPv4 sockets)."""
+    received: float | None = None
+    """When the kernel received it, on the monotonic clock of ``loop.time()`` (None: not
+    known). Timers started by an advert count from here, not from when Python got to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,7 @@ def _open(params: VrrpSocketParams) -> socket.socket:
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, params.interface.encode())
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         ifindex = socket.if_nametoindex(params.interface)
         if params.family == socket.AF_INET6:
             _setup_ipv6(sock, params, ifindex)
@@ -206,15 +215,28 @@ def _setup_ipv6(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> 
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
 
 
+def received_at(ancdata: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time (``SCM_TIMESTAMPNS``, wall clock) moved onto the monotonic
+    clock, or None when absent or implausible."""
+    for level, kind, value in ancdata:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+            sec, nsec = _TIMESPEC.unpack_from(value)
+            mono = time.monotonic()
+            age = time.clock_gettime(time.CLOCK_REALTIME) - (sec + nsec / 1e9)
+            return mono - age if 0.0 <= age <= _MAX_AGE else None
+    return None
+
+
 def _datagram(
     family: int, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[object, ...]
 ) -> Datagram | None:
+    received = received_at(ancdata)
     if family == socket.AF_INET:
         if len(data) < 20:
             return None
         v4_src = ipaddress.IPv4Address(data[12:16])
         v4_dst = ipaddress.IPv4Address(data[16:20])
-        return Datagram(data, v4_src, v4_dst, data[8], ip_header=True)
+        return Datagram(data, v4_src, v4_dst, data[8], ip_header=True, received=received)
     hop_limit = -1
     v6_dst: IPAddr | None = None
     for level, kind, value in ancdata:
@@ -225,4 +247,4 @@ def _datagram(
         elif kind == _IPV6_PKTINFO and len(value) >= 16:
             v6_dst = ipaddress.IPv6Address(value[:16])
     v6_src = ipaddress.IPv6Address(str(addr[0]).split("%", 1)[0])
-    return Datagram(data, v6_src, v6_dst, hop_limit, ip_header=False)
+    return Datagram(data, v6_src, v6_dst, hop_limit, ip_header=False, received=received)
