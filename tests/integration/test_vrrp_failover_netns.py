@@ -495,3 +495,33 @@ def test_interface_down_means_fault_and_the_peer_takes_over(lab: Lab) -> None:
     took = lab.wait_for("d1 to preempt again", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
     report("link up -> VIP back on d1", took)
     assert "Netlink reports eth0 up" in lab.d1.tail(), lab.logs()
+
+
+def test_a_vip_deleted_by_hand_ends_mastership_unless_no_track(lab: Lab) -> None:
+    """keepalived: deleting a tracked VIP of a MASTER makes it leave (priority 0, re-election
+    after the skew time); a ``no_track`` VIP is only put back."""
+    adv = 0.1
+    quiet = "192.0.2.101"
+    vips = f"{VIP4}/24\n    {quiet}/24 no_track"
+    lab.d1.start(conf(150, advert_int=adv, version=3, vip=vips))
+    lab.d2.start(conf(100, advert_int=adv, version=3, vip=vips))
+    lab.wait_for("d1 to own the VIPs", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
+    lab.wait_for("the no_track VIP on d1", lambda: lab.owners(quiet) == {"d1"}, 2.0)
+
+    def left() -> int:
+        return lab.d1.log.read_text(errors="replace").count("Entering BACKUP STATE")
+
+    before = left()
+    _run("ip", "-n", lab.d1.ns, "addr", "del", f"{quiet}/24", "dev", "eth0")
+    took = lab.wait_for("the no_track VIP back on d1", lambda: lab.owners(quiet) == {"d1"}, 2.0)
+    report("no_track VIP deleted by hand -> restored", took)
+    assert left() == before, lab.logs()
+    assert lab.owners(VIP4) == {"d1"}
+
+    _run("ip", "-n", lab.d1.ns, "addr", "del", f"{VIP4}/24", "dev", "eth0")
+    lab.wait_for("d1 to leave MASTER", lambda: left() > before, 2.0)
+    assert f"address {VIP4}/24 dev eth0 was deleted" in lab.d1.tail(), lab.logs()
+    # re-election after the skew time: d1's (higher priority) is the shorter, so it wins
+    took = lab.wait_for("d1 to own the VIPs again", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
+    report("tracked VIP deleted by hand -> d1 master again", took)
+    assert lab.owners(quiet) == {"d1"}, lab.logs()

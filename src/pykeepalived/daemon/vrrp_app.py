@@ -49,12 +49,20 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
 from pykeepalived.errors import PykeepalivedError
-from pykeepalived.net.addresses import AddressReconciler, cleanup_stale
-from pykeepalived.net.model import STATIC_OWNER, NetState, records_for_config, union
+from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
+from pykeepalived.net.model import (
+    STATIC_OWNER,
+    NetState,
+    address_from_vip,
+    records_for_config,
+    route_from_config,
+    rule_from_config,
+    union,
+)
 from pykeepalived.net.netlink import LinkEvent, LinkState, Netlink, NetlinkFailure
 from pykeepalived.notify.fifo import vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
-from pykeepalived.vrrp.events import Input, LinkChanged, State
+from pykeepalived.vrrp.events import AddressLost, Input, LinkChanged, State
 from pykeepalived.vrrp.instance import InstanceParams
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
 from pykeepalived.vrrp.io.driver import (
@@ -94,6 +102,7 @@ from pykeepalived.vrrp.track import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.notify.events import SmtpAlert
     from pykeepalived.vrrp.io.driver import Received
@@ -137,11 +146,18 @@ class InstancePlan:
     v3_checksum_as_v2: bool = False
     check_unicast_src: bool = False
     records: NetState = field(default_factory=NetState)
+    untracked: NetState = field(default_factory=NetState)
+    """The records marked ``no_track``: deleting them by hand does not end MASTER."""
     trackers: tuple[Tracker, ...] = ()
 
     @property
     def name(self) -> str:
         return self.inst.name
+
+    @property
+    def untracked_keys(self) -> frozenset[object]:
+        """Kernel identities of :attr:`untracked`."""
+        return frozenset(r.key for r in self.untracked.records())
 
     @property
     def family(self) -> int:
@@ -190,6 +206,23 @@ def _auth(inst: VrrpInstance, version: int) -> Auth:
     if a is None or version != 2 or inst.family != 4:
         return NO_AUTH
     return Auth.from_password("AH" if a.auth_type == "AH" else "PASS", a.auth_pass)
+
+
+def _untracked(inst: VrrpInstance, records: NetState, defs: GlobalDefs) -> NetState:
+    """The records of ``inst`` (among ``records``) that are marked ``no_track``."""
+    dev = inst.interface or defs.default_interface
+    vips = (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
+    quiet = {address_from_vip(v, dev).key for v in vips if v.no_track}
+    rules = [r for r in inst.virtual_rules if r.no_track]
+    return NetState(
+        frozenset(a for a in records.addresses if a.key in quiet),
+        frozenset(route_from_config(r) for r in inst.virtual_routes if r.no_track),
+        frozenset(
+            rec
+            for rec in records.rules
+            if any(rule_from_config(r, rec.priority) == rec for r in rules)
+        ),
+    )
 
 
 def plan_vrrp(config: Config) -> VrrpPlan:
@@ -258,6 +291,7 @@ def plan_vrrp(config: Config) -> VrrpPlan:
                 check_unicast_src=bool(peers)
                 and (inst.check_unicast_src or defs.vrrp_check_unicast_src),
                 records=per_owner.get(inst.name, NetState()),
+                untracked=_untracked(inst, per_owner.get(inst.name, NetState()), defs),
                 trackers=trackers,
             )
         )
@@ -366,6 +400,7 @@ class VrrpApp:
         self._stop = asyncio.Event()
         self._instances: dict[str, _Instance] = {}
         self._drivers: list[VrrpDriver] = []
+        self._reconciler: AddressReconciler | None = None
         self._waiting: list[VrrpDriver] = []
         """Drivers not started yet (an instance waits for a weight-0 script's result)."""
         self._sockets: dict[tuple[object, ...], tuple[VrrpSocket, SocketMux]] = {}
@@ -514,7 +549,9 @@ class VrrpApp:
                 request_timeout=self._options.request_timeout,
                 managed=self._plan.managed,
                 immediate=adder.add,
+                on_drift=self._on_drift,
             )
+            self._reconciler = reconciler
             sender = NetSender()
             stack.callback(sender.close)
             sender.prepare(t for plan in self._plan.instances for t in plan.targets)
@@ -812,15 +849,32 @@ class VrrpApp:
                 inst.driver.feed(name, LinkChanged(up))
         self.update_tracker("interface", ifname, up)
 
+    def _on_drift(self, drift: Drift) -> None:
+        """Records of an instance have gone: unless ``no_track``, a MASTER leaves (the
+        machine ignores it in other states), as keepalived does; the reconciler restores
+        what is still wanted afterwards."""
+        instance = self._instances.get(drift.owner)
+        if instance is None or instance.driver is None:
+            return
+        tracked = [r for r in drift.missing.records() if r.key not in instance.plan.untracked_keys]
+        if tracked:
+            what = ", ".join(sorted(describe(r) for r in tracked))
+            instance.driver.feed(drift.owner, AddressLost(what))
+
     async def _watch_links(self, nl: Netlink) -> None:
         """Link notifications; reopened after a failure."""
         while True:
             try:
-                async with contextlib.aclosing(nl.watch(addresses=False)) as events:
+                managed = self._plan.managed
+                ours = {r.key for r in managed.records()}
+                watch = nl.watch(routes=bool(managed.routes), rules=bool(managed.rules))
+                async with contextlib.aclosing(watch) as events:
                     async for event in events:
                         if isinstance(event, LinkEvent):
                             up = not event.deleted and _usable(event.link)
                             self._on_link(event.link.ifname, up)
+                        elif event.deleted and event.record.key in ours and self._reconciler:
+                            self._reconciler.poke()  # one of ours deleted: the round sees it
             except NetlinkFailure as exc:
                 log.warning("netlink link watch failed (retrying): %s", exc)
             await asyncio.sleep(1.0)

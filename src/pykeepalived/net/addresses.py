@@ -50,6 +50,7 @@ __all__ = [
     "NetBackend",
     "RoundResult",
     "cleanup_stale",
+    "describe",
 ]
 
 log = logging.getLogger(__name__)
@@ -379,7 +380,7 @@ class AddressReconciler:
             if not missing:
                 continue
             for record in missing.records():
-                log.warning("%s of %s has gone; restoring it", _describe(record), owner)
+                log.warning("%s of %s has gone; restoring it", describe(record), owner)
             if self._on_drift is not None:
                 self._on_drift(Drift(owner, missing))
 
@@ -389,10 +390,11 @@ class AddressReconciler:
             return
         self._warned.add(record)
         words = " ".join(f"{w} {v}".strip() for w, v in record.unsupported)
-        log.warning("%s: options not supported yet, ignored: %s", _describe(record), words)
+        log.warning("%s: options not supported yet, ignored: %s", describe(record), words)
 
 
-def _describe(record: Record) -> str:
+def describe(record: Record) -> str:
+    """``address 192.0.2.1/24 dev eth0``, ``route …``, ``rule …``."""
     kind = {Address: "address", RouteRecord: "route", RuleRecord: "rule"}[type(record)]
     return f"{kind} {record}"
 
@@ -408,7 +410,7 @@ def _merge(owners: dict[str, NetState]) -> tuple[NetState, list[str]]:
             first = chosen.setdefault(key, (owner, record))
             if first[1] != record:
                 conflicts.append(
-                    f"{owner} and {first[0]} want different {_describe(record)}"
+                    f"{owner} and {first[0]} want different {describe(record)}"
                     f" / {first[1]}; keeping {first[0]}'s"
                 )
     return NetState.of(record for _, record in chosen.values()), conflicts

@@ -14,6 +14,7 @@ from pykeepalived.config.model.common import IPAddress
 
 __all__ = [
     "INPUT_TYPES",
+    "AddressLost",
     "AdvertReceived",
     "Input",
     "LinkChanged",
@@ -104,6 +105,15 @@ class Reannounce:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class AddressLost:
+    """A tracked VIP, virtual route or rule of a MASTER was deleted by someone else
+    (not ``no_track``): keepalived leaves MASTER, and re-elects after the skew time."""
+
+    what: str
+    """What went, e.g. ``"192.0.2.100/24 dev eth0"``."""
+
+
 Input = (
     Startup
     | Shutdown
@@ -113,6 +123,7 @@ Input = (
     | TrackerFault
     | SyncGroupForce
     | Reannounce
+    | AddressLost
 )
 """Everything :meth:`VrrpMachine.handle` accepts."""
 
@@ -125,5 +136,6 @@ INPUT_TYPES: tuple[type[Input], ...] = (
     TrackerFault,
     SyncGroupForce,
     Reannounce,
+    AddressLost,
 )
 """The members of :data:`Input`, for tables and totality tests."""

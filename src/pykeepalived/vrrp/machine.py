@@ -30,6 +30,7 @@ from pykeepalived.vrrp.actions import (
     WantAddresses,
 )
 from pykeepalived.vrrp.events import (
+    AddressLost,
     AdvertReceived,
     Input,
     LinkChanged,
@@ -116,6 +117,7 @@ class VrrpMachine:
             (master, PriorityChanged): self._priority_changed,
             (master, SyncGroupForce): self._master_forced,
             (master, Reannounce): self._reannounce,
+            (master, AddressLost): self._address_lost,
             (fault, Shutdown): self._stop,
             (fault, LinkChanged): self._link,
             (fault, TrackerFault): self._tracker,
@@ -123,7 +125,7 @@ class VrrpMachine:
             (fault, SyncGroupForce): self._fault_forced,
             # Decided as Ignored (absent on purpose, see tests/unit/vrrp/test_machine.py):
             # Startup once started; adverts in INIT/FAULT/STOP; Reannounce unless MASTER;
-            # SyncGroupForce in INIT; everything in STOP.
+            # SyncGroupForce in INIT; AddressLost unless MASTER; everything in STOP.
         }
 
     # ---- the public surface -------------------------------------------------------------
@@ -250,14 +252,22 @@ class VrrpMachine:
         self._changed(old, reason, forced)
 
     def _leave_master(
-        self, now: float, new: State, reason: str, *, prio0: bool, forced: bool = False
+        self,
+        now: float,
+        new: State,
+        reason: str,
+        *,
+        prio0: bool,
+        forced: bool = False,
+        down_us: int | None = None,
     ) -> None:
         if prio0:
             self._out.append(SendAdvert(0))
         self._out.append(WantAddresses())
         self._adver_at = self._refresh_at = None
         if new is State.BACKUP:
-            self._enter_backup(now, reason, self._master_down_us(), forced=forced)
+            down = self._master_down_us() if down_us is None else down_us
+            self._enter_backup(now, reason, down, forced=forced)
         else:
             self.state = new
             self._changed(State.MASTER, reason, forced)
@@ -527,6 +537,11 @@ class VrrpMachine:
                 self._leave_fault(now, f"sync group {ev.group} left FAULT", forced=True)
         else:
             self._out.append(Ignored(ev, self.state))
+
+    def _address_lost(self, ev: AddressLost, now: float) -> None:
+        # keepalived: priority 0, release, and a down timer of only the skew time
+        reason = f"{ev.what} was deleted"
+        self._leave_master(now, State.BACKUP, reason, prio0=True, down_us=self._skew_us())
 
     def _reannounce(self, _: Reannounce, now: float) -> None:
         garp = self.params.garp

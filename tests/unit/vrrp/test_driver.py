@@ -759,6 +759,31 @@ def test_plan_unicast_peers_and_ttl() -> None:
     assert inst.check_unicast_src
 
 
+def test_plan_knows_the_no_track_records() -> None:
+    extra = """
+      virtual_ipaddress_excluded {
+        192.0.2.101/24 no_track
+        192.0.2.102/24
+      }
+      virtual_routes {
+        198.51.100.0/24 via 192.0.2.254 no_track
+        203.0.113.0/24 via 192.0.2.254 dev eth0
+      }
+      virtual_rules {
+        from 192.0.2.101 table 100 no_track
+        from 192.0.2.102 table 100
+      }
+    """
+    (inst,) = plan_vrrp(config(BASE % extra)).instances
+    untracked = inst.untracked
+    assert {str(a.local) for a in untracked.addresses} == {"192.0.2.101"}
+    assert {str(r.dst) for r in untracked.routes} == {"198.51.100.0/24"}
+    assert {str(r.src) for r in untracked.rules} == {"192.0.2.101/32"}
+    assert untracked.addresses <= inst.records.addresses
+    assert untracked.rules <= inst.records.rules
+    assert len(inst.untracked_keys) == 3
+
+
 def test_plan_ah_auth() -> None:
     extra = "authentication {\n auth_type AH\n auth_pass secret\n }"
     (inst,) = plan_vrrp(config(BASE % extra)).instances

@@ -25,6 +25,7 @@ from pykeepalived.vrrp.actions import (
 )
 from pykeepalived.vrrp.events import (
     INPUT_TYPES,
+    AddressLost,
     AdvertReceived,
     Input,
     LinkChanged,
@@ -38,6 +39,7 @@ from pykeepalived.vrrp.events import (
 )
 from pykeepalived.vrrp.instance import GarpParams, InstanceParams
 from pykeepalived.vrrp.machine import VrrpMachine, compare_addresses
+from pykeepalived.vrrp.timers import skew_us
 
 LOCAL = IPv4Address("192.0.2.10")
 LOWER_IP = IPv4Address("192.0.2.9")  # numerically lower, although "192.0.2.9" > "192.0.2.10"
@@ -666,6 +668,25 @@ def test_group_member_own_fault_clears_only_through_the_group() -> None:
     assert m.state is State.BACKUP
 
 
+# ---- a tracked address deleted by hand -------------------------------------------------------
+
+
+def test_a_deleted_vip_makes_the_master_leave_and_re_elect_after_the_skew() -> None:
+    m = master()
+    m.drain()
+    m.handle(AddressLost("192.0.2.100/24 dev eth0"), 50.0)
+    out = m.drain()
+    assert out[:2] == [SendAdvert(0), WantAddresses()]
+    (change,) = [a for a in out if isinstance(a, StateChanged)]
+    assert (change.old, change.new) == (State.MASTER, State.BACKUP)
+    assert "192.0.2.100/24 dev eth0 was deleted" in change.reason
+    skew = skew_us(m.priority, m.params.advert_int_us, m.params.version) / 1e6
+    assert m.next_deadline() == pytest.approx(50.0 + skew)
+    m.handle_timer(50.0 + skew)  # nobody else answered: MASTER again, VIPs back
+    assert m.state is State.MASTER
+    assert any(isinstance(a, WantAddresses) and not a.empty for a in m.drain())
+
+
 # ---- the table: every (state, input type) pair is decided ------------------------------------
 
 SAMPLES: dict[type[Input], Input] = {
@@ -677,6 +698,7 @@ SAMPLES: dict[type[Input], Input] = {
     TrackerFault: TrackerFault(False),
     SyncGroupForce: SyncGroupForce(State.BACKUP, "SG"),
     Reannounce: Reannounce(),
+    AddressLost: AddressLost("192.0.2.100/24 dev eth0"),
 }
 IGNORED = {
     (State.INIT, AdvertReceived),
@@ -688,6 +710,7 @@ IGNORED = {
     (State.FAULT, Startup),
     (State.FAULT, AdvertReceived),
     (State.FAULT, Reannounce),
+    *((s, AddressLost) for s in (State.INIT, State.BACKUP, State.FAULT)),
     *((State.STOP, t) for t in INPUT_TYPES),
 }
 
