@@ -40,7 +40,7 @@ __all__ = [
     "weighted_contribution",
 ]
 
-TrackerKind = Literal["interface", "script", "file", "process", "bfd"]
+TrackerKind = Literal["interface", "script", "file", "process", "bfd", "src_ip", "peers"]
 TrackerStatus = bool | int | None
 """up/OK (bool) for interfaces, scripts, processes and BFD; the integer read from a
 track_file; None while unknown (a script that has not run yet)."""
@@ -190,7 +190,15 @@ def resolve_trackers(
         for ref in src.track_bfds:
             b = bfds.get(ref.name)
             add("bfd", ref, b.weight if b else 0, b.weight_reverse if b else False)
+    if inst.track_src_ip and inst.src_ip is not None:
+        out.append(Tracker("src_ip", str(inst.src_ip)))  # FAULT while it is not ours
+    if inst.unicast and inst.unicast_fault_no_peer and not inst.unicast_peers:
+        out.append(Tracker("peers", "unicast_peer"))  # FAULT for good
     return tuple(out)
+
+
+_INITIAL: dict[TrackerKind, TrackerStatus] = {"script": None, "peers": False}
+"""Status before anything is known: a script has not run; a missing peer never appears."""
 
 
 class TrackerSet:
@@ -210,7 +218,7 @@ class TrackerSet:
         self.base_priority = base_priority
         self.trackers = tuple(trackers)
         self._status: dict[tuple[TrackerKind, str], TrackerStatus] = {
-            (t.kind, t.name): (None if t.kind == "script" else True) for t in self.trackers
+            (t.kind, t.name): _INITIAL.get(t.kind, True) for t in self.trackers
         }
         for t in self.trackers:
             if t.kind == "file":
@@ -242,8 +250,13 @@ class TrackerSet:
             up = bool(st)
             if t.weight == 0:
                 if up == t.reverse:
-                    state = "up (reverse)" if t.reverse else "down"
-                    faults.append(f"track_{t.kind} {t.name} {state}")
+                    if t.kind == "peers":
+                        faults.append("unicast_fault_no_peer: no unicast peer")
+                    elif t.kind == "src_ip":
+                        faults.append(f"track_src_ip: {t.name} is not on the interface")
+                    else:
+                        state = "up (reverse)" if t.reverse else "down"
+                        faults.append(f"track_{t.kind} {t.name} {state}")
             else:
                 contributions.append(weighted_contribution(t.weight, t.reverse, up))
         return TrackEvaluation(

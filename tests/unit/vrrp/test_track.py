@@ -266,3 +266,23 @@ def test_reverse_unweighted_faults_while_up_and_initial_inputs() -> None:
         TrackerFault(True, "track_process maint up (reverse)")
     ]
     assert ts.status("process", "maint") is True
+
+
+def test_track_src_ip_faults_while_the_source_is_not_ours() -> None:
+    i = inst(src_ip=IPv4Address("192.0.2.1"), track_src_ip=True)
+    (tracker,) = resolve_trackers(i, CFG)
+    assert tracker == Tracker("src_ip", "192.0.2.1", 0)
+    ts = TrackerSet(100, [tracker], {("src_ip", "192.0.2.1"): False})
+    assert ts.initial_inputs() == [
+        TrackerFault(True, "track_src_ip: 192.0.2.1 is not on the interface")
+    ]
+    assert ts.update("src_ip", "192.0.2.1", True) == [TrackerFault(False, "trackers recovered")]
+    assert ts.update("src_ip", "192.0.2.9", False) == []  # another address: not tracked
+
+
+def test_unicast_fault_no_peer_holds_fault_for_good() -> None:
+    alone = inst(unicast=True, unicast_fault_no_peer=True)
+    (tracker,) = resolve_trackers(alone, CFG)
+    ts = TrackerSet(100, [tracker])
+    assert ts.initial_inputs() == [TrackerFault(True, "unicast_fault_no_peer: no unicast peer")]
+    assert resolve_trackers(inst(unicast=True), CFG) == ()  # falls back to multicast instead
