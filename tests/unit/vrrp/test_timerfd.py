@@ -17,7 +17,7 @@ async def _collect(plan: list[float], cancel: set[int]) -> list[tuple[int, float
     start = loop.time()
     expected = len(plan) - len(cancel)
 
-    def make(i: int):  # type: ignore[no-untyped-def]
+    def make(i: int):
         def cb(when: float) -> None:
             fired.append((i, when, loop.time()))
             if len(fired) == expected:
