@@ -83,7 +83,7 @@ def test_falls_back_to_the_loop_without_timerfd() -> None:
 
     async def main() -> object:
         loop = asyncio.get_running_loop()
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="timerfd_create"):
             PreciseTimers(loop, libc=NoTimerfd())
         timers = precise_timers(loop)
         assert isinstance(timers, PreciseTimers)

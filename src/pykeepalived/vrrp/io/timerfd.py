@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import heapq
 import itertools
 import logging
@@ -78,8 +79,8 @@ class PreciseTimers:
         self._libc = libc if libc is not None else _libc()
         fd = self._libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
+            err = ctypes.get_errno() or errno.ENOSYS
+            raise OSError(err, f"timerfd_create: {os.strerror(err)}")
         self._fd: int = fd
         self._heap: list[tuple[float, int, _Handle]] = []
         self._seq = itertools.count()
