@@ -39,8 +39,11 @@ PURE_CORES = (
             "stats.py",
         )
     ]
-    + [PACKAGE / "net" / name for name in ("plan.py", "model.py")]
+    + [PACKAGE / "net" / name for name in ("plan.py", "model.py", "vmac_plan.py")]
     + [PACKAGE / "notify" / "events.py"]
+    + [PACKAGE / "check" / "expect.py"]
+    + [PACKAGE / "check" / name for name in ("tracker.py", "events.py")]
+    + [PACKAGE / "lb" / name for name in ("model.py", "plan.py", "desired.py")]
 )
 PURE_CORES = [p for p in PURE_CORES if p.exists()]
 

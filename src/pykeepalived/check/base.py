@@ -43,7 +43,9 @@ class Probe(Protocol):
         ...
 
 
-ProbeFactory = Callable[[Any], Probe]
+ProbeFactory = Callable[..., Probe]
+"""``factory(spec, **options) -> Probe``: the keyword-only options are the probe's run-time
+dependencies (see :func:`build_probe`); a factory ignores the options it does not use."""
 _REGISTRY: dict[str, ProbeFactory] = {}
 
 
@@ -64,11 +66,16 @@ def registered() -> frozenset[str]:
     return frozenset(_REGISTRY)
 
 
-def build_probe(spec: Any) -> Probe:
-    """The probe for one resolved checker model (``spec.kind`` selects the factory)."""
+def build_probe(spec: Any, **options: Any) -> Probe:
+    """The probe for one resolved checker model (``spec.kind`` selects the factory).
+
+    ``options`` are passed on to the factory: what some kinds need besides their model, e.g.
+    ``policy``/``runner`` (the ScriptPolicy and ScriptRunner of script-running checkers),
+    ``rs_weight`` (the real server's configured weight) and ``track_files`` (the
+    ``track_file`` definitions by name, for FILE_CHECK)."""
     kind: str = spec.kind
     try:
         factory = _REGISTRY[kind]
     except KeyError:
         raise LookupError(f"no probe for checker kind {kind!r}") from None
-    return factory(spec)
+    return factory(spec, **options)

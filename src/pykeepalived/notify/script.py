@@ -422,9 +422,14 @@ class ScriptRunner:
         """Process-group ids of the commands running now."""
 
     async def start(
-        self, script: PreparedScript, argv: Sequence[str] | None = None
+        self,
+        script: PreparedScript,
+        argv: Sequence[str] | None = None,
+        *,
+        capture_stdout: bool = False,
     ) -> asyncio.subprocess.Process:
-        """Start ``argv`` (default: the script's own) in a new process group.
+        """Start ``argv`` (default: the script's own) in a new process group; its standard
+        output is ``proc.stdout`` with ``capture_stdout``, else ``/dev/null``.
 
         Raises ScriptFailure with the reason when it cannot be started."""
         words = script.argv if argv is None else script.argv_for(argv)
@@ -433,7 +438,7 @@ class ScriptRunner:
             proc = await asyncio.create_subprocess_exec(
                 *words,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=script_env(),
                 close_fds=True,
@@ -450,8 +455,10 @@ class ScriptRunner:
 
     async def stop(self, proc: asyncio.subprocess.Process, grace: float | None = None) -> int:
         """SIGTERM the process group, SIGKILL it after ``grace`` (default ``kill_grace``)
-        seconds if the leader still runs; return the leader's status. If this is cancelled
-        in turn, the group gets SIGKILL at once."""
+        seconds if the leader still runs; return the leader's status. Once the leader is
+        gone, whatever is left of its group gets SIGKILL too (children that ignored the
+        SIGTERM, as keepalived makes sure of). If this is cancelled in turn, the group gets
+        SIGKILL at once."""
         _signal_group(proc.pid, signal.SIGTERM)
         try:
             async with asyncio.timeout(self.kill_grace if grace is None else grace):
@@ -460,8 +467,7 @@ class ScriptRunner:
             _signal_group(proc.pid, signal.SIGKILL)
             return await proc.wait()
         finally:
-            if proc.returncode is None:
-                _signal_group(proc.pid, signal.SIGKILL)
+            _signal_group(proc.pid, signal.SIGKILL)
             self.running.discard(proc.pid)
 
     async def run(

@@ -7,10 +7,19 @@ real server's address and port. ``HTTP_GET`` and ``SSL_GET`` are in :mod:`._lvs_
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pykeepalived.config.convert import boolean, flag, nargs, parse_int, split_command, string
+from pykeepalived.config.convert import (
+    boolean,
+    flag,
+    nargs,
+    parse_int,
+    script,
+    split_command,
+    string,
+)
 from pykeepalived.config.diagnostics import did_you_mean
 from pykeepalived.config.keywords._lvs_convert import (
     INT32_MAX,
@@ -21,6 +30,7 @@ from pykeepalived.config.keywords._lvs_convert import (
     seconds,
     uint,
 )
+from pykeepalived.config.lexer import token_columns
 from pykeepalived.config.model.common import Script
 from pykeepalived.config.model.lvs import (
     DNS_TYPES,
@@ -29,6 +39,7 @@ from pykeepalived.config.model.lvs import (
     FileCheck,
     MiscCheck,
     PingCheck,
+    SendExpectCheck,
     SmtpCheck,
     TcpCheck,
     UdpCheck,
@@ -45,13 +56,16 @@ __all__ = [
     "FILE_CHECK",
     "MISC_CHECK",
     "PING_CHECK",
+    "SEND_EXPECT_CHECK",
     "SMTP_CHECK",
     "SMTP_HOST",
     "TCP_CHECK",
     "UDP_CHECK",
     "Pending",
+    "decode_send_escapes",
     "finalize_connected",
     "pending",
+    "wire_bytes",
 ]
 
 
@@ -151,6 +165,7 @@ _RETRY = Kw("retry", uint(0, UINT_MAX))
 _TIMING = [
     _RETRY,
     alias("nb_get_retry", _RETRY, deprecated="use 'retry' instead"),
+    Kw("rise", uint(1, UINT_MAX)),  # pykeepalived extension: successes to come back up
     Kw("delay_before_retry", seconds(0)),
     Kw("warmup", seconds(0)),
     Kw("delay_loop", seconds(0.000001)),
@@ -280,6 +295,99 @@ UDP_CHECK = BlockSchema(
         Kw("max_reply_length", uint(0, 65535)),
     ],
     finalize=_finalize_udp,
+)
+
+
+# ---- SEND_EXPECT_CHECK (pykeepalived extension, after Piranha's nanny) -------------------------
+
+_SEND_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def decode_send_escapes(text: str) -> str:
+    """Piranha's ``send`` escapes: ``\\n``, ``\\r``, ``\\t``; a backslash before any other
+    character stands for that character (``\\\\`` is one backslash); a final lone backslash
+    is kept."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            out.append(_SEND_ESCAPES.get(text[i + 1], text[i + 1]))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def wire_bytes(text: str) -> bytes:
+    """The bytes ``send``/``expect`` stand for: Latin-1 when every character fits in a byte
+    (so ``\\xNN`` escapes are byte NN), else UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _lexer_decoded(stmt: Stmt, arg: int) -> bool:
+    """Whether argument ``arg`` was (partly) quoted in the file: the lexer already decoded the
+    escapes inside quotes, so they must not be decoded twice."""
+    if stmt.rewritten:
+        return True
+    text = stmt.where.text
+    cols = token_columns(text)
+    tok = stmt.column_token(arg)
+    if tok >= len(cols):
+        return True
+    end = cols[tok + 1] - 1 if tok + 1 < len(cols) else len(text)
+    return any(q in text[cols[tok] - 1 : end] for q in "\"'")
+
+
+def _send(ctx: Ctx, stmt: Stmt) -> bytes:
+    word = string(ctx, stmt)
+    return wire_bytes(word if _lexer_decoded(stmt, 0) else decode_send_escapes(word))
+
+
+def _finalize_send_expect(
+    ctx: Ctx, stmt: Stmt, values: dict[str, Any], src: dict[str, Stmt]
+) -> bool:
+    expect: str | None = values.get("expect")
+    if values.get("use_regex"):
+        if expect is None:
+            ctx.warning(src["use_regex"], "use_regex without expect has no effect")
+        else:
+            try:
+                re.compile(wire_bytes(expect))
+            except re.error as exc:
+                ctx.error(
+                    src["expect"],
+                    f"expect is not a valid regular expression: {exc}; the checker is ignored",
+                    arg=0,
+                    hint="use_regex takes Python 're' syntax; or drop use_regex to match text",
+                )
+                return False
+    if "send_program" in values and "send" in values:
+        ctx.warning(
+            src["send"],
+            "send is ignored: send_program runs instead of the exchange",
+            hint="remove either send or send_program",
+        )
+    return finalize_connected(ctx, stmt, values, src)
+
+
+SEND_EXPECT_CHECK = BlockSchema(
+    "SEND_EXPECT_CHECK",
+    pending(SendExpectCheck),
+    [
+        *COMMON,
+        Kw("send", _send),
+        Kw("expect", string),
+        Kw("use_regex", flag),
+        Kw("send_program", script),
+    ],
+    finalize=_finalize_send_expect,
 )
 
 

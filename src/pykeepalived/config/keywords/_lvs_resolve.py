@@ -26,6 +26,7 @@ from pykeepalived.config.model.lvs import (
     MiscCheck,
     PingCheck,
     RealServer,
+    SendExpectCheck,
     SmtpCheck,
     SorryServer,
     SslGetCheck,
@@ -52,10 +53,10 @@ def finalize_virtual_server(
 _DEFAULT_RETRY: dict[type, int] = {MiscCheck: 0, DnsCheck: 3}
 _DEFAULT_DBR: dict[type, float | None] = {HttpGetCheck: 3.0, SslGetCheck: 3.0, DnsCheck: None}
 _RS_TIMING = frozenset(
-    {"retry", "delay_before_retry", "warmup", "connect_timeout", "delay_loop", "alpha"}
+    {"retry", "delay_before_retry", "warmup", "connect_timeout", "delay_loop", "alpha", "rise"}
 )
 _CONNECTED = frozenset(
-    {TcpCheck, HttpGetCheck, SslGetCheck, SmtpCheck, DnsCheck, UdpCheck, PingCheck}
+    {TcpCheck, HttpGetCheck, SslGetCheck, SmtpCheck, DnsCheck, UdpCheck, PingCheck, SendExpectCheck}
 )
 _HOST_CONN = ("connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark")
 
@@ -280,6 +281,7 @@ class _VsResolver:
             "inhibit_on_failure": v.get("inhibit_on_failure", False),
             "alpha": v.get("alpha", False),
             "lvs_method": method,
+            "slow_start": v.get("slow_start", 0.0),
         }
         vs_timing = self.vs_timing = (
             v.get("retry"),
@@ -288,6 +290,7 @@ class _VsResolver:
             v.get("connect_timeout", 5.0),
             v.get("delay_loop", 60.0),
             v.get("alpha", False),
+            v.get("rise", 1),
         )
         vs_vhost = v.get("virtualhost")
         plain_nat = method.method == "NAT" and not self.fwmark and not self.group
@@ -342,6 +345,7 @@ class _VsResolver:
                         rv.get("connect_timeout", vs_timing[3]),
                         rv.get("delay_loop", vs_timing[4]),
                         values["alpha"],
+                        rv.get("rise", vs_timing[6]),
                     )
                 values["checkers"] = self._checkers(
                     checks, timing, address, port, rv.get("virtualhost", vs_vhost)
@@ -357,9 +361,10 @@ class _VsResolver:
         found = self.defaults.get(key)
         if found is not None:
             return found
-        retry, dbr, warmup, ct, dl, alpha = timing
+        retry, dbr, warmup, ct, dl, alpha, rise = timing
         d: dict[str, Any] = {"alpha": alpha}
         if cls is not BfdCheck:
+            d["rise"] = rise
             d["delay_loop"] = dl
             d["retry"] = _DEFAULT_RETRY.get(cls, 1) if retry is None else retry
             d["warmup"] = dl if warmup is None else warmup

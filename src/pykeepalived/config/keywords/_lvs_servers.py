@@ -26,6 +26,7 @@ from pykeepalived.config.keywords._lvs_checkers import (
     FILE_CHECK,
     MISC_CHECK,
     PING_CHECK,
+    SEND_EXPECT_CHECK,
     SMTP_CHECK,
     TCP_CHECK,
     UDP_CHECK,
@@ -185,6 +186,7 @@ CHECKERS = [
     Kw("UDP_CHECK", block=UDP_CHECK, field="checkers", multi=True),
     Kw("PING_CHECK", block=PING_CHECK, field="checkers", multi=True),
     Kw("FILE_CHECK", block=FILE_CHECK, field="checkers", multi=True),
+    Kw("SEND_EXPECT_CHECK", block=SEND_EXPECT_CHECK, field="checkers", multi=True),
     Kw(
         "BFD_CHECK",
         block=BFD_CHECK,
@@ -200,6 +202,8 @@ _SERVER_RETRY = Kw("retry", uint(1, UINT_MAX))
 _SERVER_TIMING = [
     _SERVER_RETRY,
     alias("nb_get_retry", _SERVER_RETRY, deprecated="use 'retry' instead"),
+    Kw("rise", uint(1, UINT_MAX)),  # pykeepalived extension (inherited like retry)
+    Kw("slow_start", seconds(0)),  # pykeepalived extension: weight ramp after recovery
     Kw("delay_before_retry", seconds(0)),
     Kw("warmup", seconds(0)),
     Kw("connect_timeout", seconds(0.000001, 4294.967295)),

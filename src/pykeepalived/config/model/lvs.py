@@ -44,6 +44,7 @@ __all__ = [
     "Protocol",
     "RealServer",
     "Scheduler",
+    "SendExpectCheck",
     "ServiceId",
     "SmtpCheck",
     "SorryServer",
@@ -234,6 +235,9 @@ class CheckerTiming:
     """Seconds between two checks (checker → real server → virtual server → 60)."""
     retry: int = 1
     """Failed retries before the checker goes down (built-in: 1, MISC_CHECK 0, DNS_CHECK 3)."""
+    rise: int = 1
+    """Consecutive successes a failed checker needs to come back up (checker → real server →
+    virtual server → 1). A pykeepalived extension; keepalived behaves as ``rise 1``."""
     delay_before_retry: float = 1.0
     """Seconds before a retry (built-in: 1, HTTP_GET/SSL_GET 3, DNS_CHECK delay_loop)."""
     warmup: float = 60.0
@@ -406,6 +410,26 @@ class PingCheck(ConnectedChecker):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SendExpectCheck(ConnectedChecker):
+    """``SEND_EXPECT_CHECK`` (pykeepalived extension, after Piranha's nanny): connect, send
+    ``send``, and succeed when the answer matches ``expect``; or run ``send_program`` and
+    match its output instead of talking to the server."""
+
+    send: bytes | None = None
+    """Bytes written once connected (escapes decoded); None: nothing is sent."""
+    expect: str | None = None
+    """The answer must start with it (with ``use_regex``: contain a match of it); None:
+    connecting (and sending) is enough."""
+    use_regex: bool = False
+    """``expect`` is a regular expression (Python ``re`` syntax)."""
+    send_program: Script | None = None
+    """Run instead of the exchange (``%h`` in its words is the checked address); its standard
+    output is matched against ``expect``, or exit status 0 is success without ``expect``."""
+    kind: Literal["SEND_EXPECT_CHECK"] = "SEND_EXPECT_CHECK"
+    """Discriminator of the :data:`Checker` union."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileCheck:
     """``FILE_CHECK``: the value in a tracked file, times ``weight``, adjusts the RS weight."""
 
@@ -440,6 +464,7 @@ Checker = (
     | DnsCheck
     | UdpCheck
     | PingCheck
+    | SendExpectCheck
     | FileCheck
     | BfdCheck
 )
@@ -478,6 +503,12 @@ class RealServer:
     """As written here; None: inherited (the checkers carry the effective value)."""
     delay_loop: float | None = None
     """As written here; None: inherited (the checkers carry the effective value)."""
+    rise: int | None = None
+    """As written here; None: inherited (the checkers carry the effective value). A
+    pykeepalived extension."""
+    slow_start: float = 0.0
+    """Seconds over which the weight ramps up after the server comes back (default: the
+    virtual server's; 0: off). A pykeepalived extension (HAProxy's ``slowstart``)."""
     notify_up: Script | None = None
     """Run when the real server comes up."""
     notify_down: Script | None = None
@@ -560,6 +591,10 @@ class VirtualServer:
     """Default delay before a retry (None: each checker's built-in default)."""
     warmup: float | None = None
     """Default warmup (None: the checker's delay_loop)."""
+    rise: int | None = None
+    """Default ``rise`` of the checkers (None: 1). A pykeepalived extension."""
+    slow_start: float = 0.0
+    """Default ``slow_start`` of the real servers (0: off). A pykeepalived extension."""
     virtualhost: str | None = None
     """Default Host header of the HTTP checkers."""
     smtp_alert: bool | None = None

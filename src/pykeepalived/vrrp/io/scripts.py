@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived.config.model.vrrp import VrrpScript
 from pykeepalived.notify.script import PreparedScript, Refused, ScriptOutcome
+from pykeepalived.trackfile import Signature, read_head, signature, strtol, write_init_files
 from pykeepalived.vrrp.track import ScriptResult, process_up
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FILE_VALUE_LIMIT = 254
-_READ_SIZE = 127
 
 
 def tracked_names(cfg: VrrpConfig, kind: str) -> set[str]:
@@ -205,46 +204,16 @@ class VrrpScriptTracker:
 
 # ---- track_file --------------------------------------------------------------------------------
 
-_STRTOL = re.compile(rb"\s*([+-]?)(0[xX](?=[0-9a-fA-F])[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-
 
 def parse_track_value(data: bytes) -> int:
-    """C ``strtol(data, NULL, 0)`` clamped to ±254: leading blanks, a sign, ``0x`` hex,
-    ``0`` octal or decimal, stopping at the first other character; nothing valid reads 0."""
-    m = _STRTOL.match(data)
-    if not m:
-        return 0
-    digits = m.group(2)
-    if digits[:2] in (b"0x", b"0X"):
-        value = int(digits[2:], 16)
-    elif len(digits) > 1 and digits[:1] == b"0":
-        value = int(digits, 8)
-    else:
-        value = int(digits)
-    if m.group(1) == b"-":
-        value = -value
-    return max(-FILE_VALUE_LIMIT, min(FILE_VALUE_LIMIT, value))
+    """C ``strtol(data, NULL, 0)`` (:func:`pykeepalived.trackfile.strtol`) clamped to ±254:
+    leading blanks, a sign, ``0x`` hex, ``0`` octal or decimal, stopping at the first other
+    character; nothing valid reads 0."""
+    return max(-FILE_VALUE_LIMIT, min(FILE_VALUE_LIMIT, strtol(data)))
 
 
 def _read_value(path: str) -> int:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    try:
-        return parse_track_value(os.read(fd, _READ_SIZE))
-    except OSError:
-        return 0
-    finally:
-        os.close(fd)
-
-
-def _signature(path: str) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return parse_track_value(read_head(path))
 
 
 class TrackFileWatcher:
@@ -260,7 +229,7 @@ class TrackFileWatcher:
         self.files = tuple(files)
         self._on_change = on_change
         self._poll = poll_interval
-        self._sig: dict[str, tuple[int, int, int, int] | None] = {}
+        self._sig: dict[str, Signature | None] = {}
         self._values: dict[str, int] = {}
         self._initialised = False
 
@@ -268,23 +237,12 @@ class TrackFileWatcher:
         """The last value read for ``name`` (0 before the first read)."""
         return self._values.get(name, 0)
 
-    def _write_init_files(self) -> None:
-        for tf in self.files:
-            init = tf.init_file
-            if init is None or (os.path.exists(tf.file) and not init.overwrite):
-                continue
-            try:
-                with open(tf.file, "w", encoding="ascii") as fh:
-                    fh.write(f"{init.value}\n")
-            except OSError as exc:
-                log.warning("track_file %s: cannot create %s: %s", tf.name, tf.file, exc.strerror)
-
     def initialise(self) -> dict[str, int]:
         """Create ``init_file``s and read every file (blocking; call at start-up, before the
         instances start). Returns the values by name."""
-        self._write_init_files()
+        write_init_files(self.files)
         for tf in self.files:
-            self._sig[tf.name] = _signature(tf.file)
+            self._sig[tf.name] = signature(tf.file)
             self._values[tf.name] = _read_value(tf.file)
         self._initialised = True
         return dict(self._values)
@@ -294,7 +252,7 @@ class TrackFileWatcher:
         Blocking: :meth:`run` calls it in a worker thread."""
         changed: list[tuple[str, int]] = []
         for tf in self.files:
-            sig = _signature(tf.file)
+            sig = signature(tf.file)
             if sig == self._sig.get(tf.name):
                 continue
             self._sig[tf.name] = sig
