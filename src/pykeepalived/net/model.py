@@ -14,12 +14,13 @@ only the other fields differ, the object must be replaced.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Network
 from typing import TYPE_CHECKING
 
 from pykeepalived.config.model.common import IPAddress
 from pykeepalived.config.model.vrrp import AddressFamily, IpPrefix, RouteType, RuleAction
+from pykeepalived.net.vmac_plan import vmac_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -619,8 +620,10 @@ def records_for_config(config: Config) -> dict[str, NetState]:
     static addresses/routes/rules, then each vrrp_instance by name (VIPs, excluded VIPs,
     virtual routes and rules).
 
-    A VIP without ``dev`` goes on its instance's interface (VMAC interfaces are not
-    handled here yet); a static one on ``default_interface``. Rules without a preference
+    A VIP without ``dev`` goes on its instance's interface; a static one on
+    ``default_interface``. With ``use_vmac``, the instance's VIPs and excluded VIPs that
+    would go on its interface go on its VMAC instead (as keepalived moves them), a label
+    ``IF:x`` becoming ``VMAC:x``. Rules without a preference
     are numbered from :data:`RULE_PREF_START` downwards per family, static rules first,
     then the instances' in file order."""
     vrrp = config.vrrp
@@ -641,15 +644,28 @@ def records_for_config(config: Config) -> dict[str, NetState]:
             frozenset(rules(vrrp.static_rules)),
         )
     }
+    vmacs = vmac_names(config)
     for inst in vrrp.vrrp_instances:
         dev = inst.interface or default_if
         vips = (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
+        addresses = (address_from_vip(v, dev) for v in vips)
+        vmac = vmacs.get(inst.name)
         out[inst.name] = NetState(
-            frozenset(address_from_vip(v, dev) for v in vips),
+            frozenset(_on_vmac(a, dev, vmac) if vmac else a for a in addresses),
             frozenset(route_from_config(r) for r in inst.virtual_routes),
             frozenset(rules(inst.virtual_rules)),
         )
     return out
+
+
+def _on_vmac(address: Address, parent: str, vmac: str) -> Address:
+    """``address`` moved from ``parent`` to the VMAC ``vmac`` (others stay where they are)."""
+    if address.ifname != parent:
+        return address
+    label = address.label
+    if label is not None and label.startswith(f"{parent}:"):
+        label = vmac + label[len(parent) :]
+    return replace(address, ifname=vmac, label=label)
 
 
 def union(states: Iterable[NetState]) -> NetState:
