@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from pykeepalived.vrrp.io.socket import VrrpSocket, VrrpSocketParams
 
 pytestmark = [pytest.mark.privileged]
 
@@ -182,6 +185,7 @@ def test_ipv4_multicast_carries_ttl_255_and_the_ip_header(veth_pair: tuple[str, 
         assert payload[0] == 0x45  # IPv4, 20-byte header
         assert payload[1] == 0xC0  # TOS: internetwork control
         assert payload[9] == 112  # protocol VRRP
+        assert payload[6] & 0x40 == 0  # no DF bit, as keepalived
         assert payload[20:] == bytes([0x21, 51, 100, 1, 0, 1, 0, 0]) + bytes([i]) * 4
 
 
@@ -319,3 +323,14 @@ def test_ipsec_ah_whole_packets_go_out_as_built_and_verify(veth_pair: tuple[str,
         {"ok": True, "prio": 100, "seq": seq, "src": "192.0.2.1", "ttl": 255} for seq in (1, 2, 3)
     ]
     assert got[3] == {"ok": False, "reason": "auth_failure"}
+
+
+def test_ipv6_adverts_carry_traffic_class_internetwork_control() -> None:
+    """keepalived sends IPv6 adverts with traffic class 0xc0, like IPv4's TOS."""
+    params = VrrpSocketParams("lo", socket.AF_INET6, group=None)
+    with VrrpSocket(params) as sock:
+        raw = socket.socket(fileno=os.dup(sock.fileno()))
+        try:
+            assert raw.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS) == 0xC0
+        finally:
+            raw.close()

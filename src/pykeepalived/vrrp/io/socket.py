@@ -43,6 +43,9 @@ _IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 _IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _MAX_DATAGRAM = 65535
+_IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+_IP_PMTUDISC_DONT = getattr(socket, "IP_PMTUDISC_DONT", 0)
+_IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@qq")
 _MAX_AGE = 0.5
@@ -183,6 +186,8 @@ def _setup_ipv4(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> 
     if params.header_included:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, _TOS_INTERNETCONTROL)
+    # no DF bit, as keepalived's adverts (path MTU discovery is pointless on one link)
+    sock.setsockopt(socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_DONT)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, params.ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, params.ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
@@ -199,6 +204,7 @@ def _setup_ipv4(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> 
 
 
 def _setup_ipv6(sock: socket.socket, params: VrrpSocketParams, ifindex: int) -> None:
+    sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_TCLASS, _TOS_INTERNETCONTROL)  # as keepalived
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, params.ttl)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, params.ttl)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
