@@ -15,6 +15,7 @@ and a SIGTERMed one within ``skew`` of its priority-0 advert.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -241,9 +242,17 @@ def _wait_link_local(ns: str) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
+    with build_lab(tmp_path) as the_lab:
+        yield the_lab
+
+
+@contextlib.contextmanager
+def build_lab(tmp_path: Path, prefix: str = PREFIX) -> Iterator[Lab]:
+    """The lab of the ``lab`` fixture, with namespaces named ``prefix`` + a unique suffix
+    (other test modules use their own prefix); everything is deleted on exit."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
+    tag = f"{prefix}{uuid.uuid4().hex[:6]}"
     hub, d1, d2, obs = (f"{tag}{s}" for s in ("h", "1", "2", "o"))
     created: list[str] = []
     the_lab = Lab(hub, Director(d1, tmp_path, "d1"), Director(d2, tmp_path, "d2"), obs, tmp_path)
@@ -525,3 +534,30 @@ def test_a_vip_deleted_by_hand_ends_mastership_unless_no_track(lab: Lab) -> None
     took = lab.wait_for("d1 to own the VIPs again", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
     report("tracked VIP deleted by hand -> d1 master again", took)
     assert lab.owners(quiet) == {"d1"}, lab.logs()
+
+
+def test_track_src_ip_faults_while_the_source_address_is_gone(lab: Lab) -> None:
+    adv = 0.1
+    lab.d1.start(
+        conf(150, advert_int=adv, version=3, extra="mcast_src_ip 192.0.2.51\n track_src_ip")
+    )
+    lab.d2.start(conf(100, advert_int=adv, version=3))
+    _run("ip", "-n", lab.d1.ns, "addr", "add", "192.0.2.51/24", "dev", "eth0")
+    lab.wait_for("d1 to own the VIP", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
+    _run("ip", "-n", lab.d1.ns, "addr", "del", "192.0.2.51/24", "dev", "eth0")
+    took = lab.wait_for("d2 to take over", lambda: lab.owners(VIP4) == {"d2"}, 3.0)
+    report("track_src_ip: source deleted -> VIP on the backup", took)
+    assert "Entering FAULT STATE" in lab.d1.tail(), lab.logs()
+    assert "192.0.2.51 is not on the interface" in lab.d1.tail(), lab.logs()
+    _run("ip", "-n", lab.d1.ns, "addr", "add", "192.0.2.51/24", "dev", "eth0")
+    lab.wait_for("d1 to preempt again", lambda: lab.owners(VIP4) == {"d1"}, 5.0)
+
+
+def test_unicast_fault_no_peer_stays_in_fault(lab: Lab) -> None:
+    adv = 0.1
+    lab.d1.start(conf(150, advert_int=adv, version=3, extra="unicast_fault_no_peer"))
+    lab.wait_for("d1 in FAULT", lambda: "Entering FAULT STATE" in lab.d1.tail(), 5.0)
+    time.sleep(1.0)  # ten advert intervals: it never becomes MASTER
+    assert "Entering MASTER STATE" not in lab.d1.tail(), lab.logs()
+    assert lab.owners(VIP4) == set()
+    assert "no unicast peer" in lab.d1.tail(), lab.logs()

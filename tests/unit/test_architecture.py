@@ -39,9 +39,13 @@ PURE_CORES = (
             "stats.py",
         )
     ]
-    + [PACKAGE / "net" / name for name in ("plan.py", "model.py", "vmac_plan.py")]
+    + [
+        PACKAGE / "net" / name
+        for name in ("plan.py", "model.py", "vmac_plan.py", "firewall_plan.py")
+    ]
     + [PACKAGE / "notify" / "events.py"]
     + [PACKAGE / "check" / "expect.py"]
+    + [PACKAGE / "check" / name for name in ("http_response.py", "pcre.py")]
     + [PACKAGE / "check" / name for name in ("tracker.py", "events.py")]
     + [PACKAGE / "lb" / name for name in ("model.py", "plan.py", "desired.py")]
 )

@@ -55,6 +55,7 @@ __all__ = [
     "VsRef",
     "WeightChanged",
     "checker_alert",
+    "describe",
     "fifo_line",
     "notify_plan",
     "quorum_alert",
@@ -196,6 +197,30 @@ class SorryServerChanged:
 
 LbEvent = CheckerChanged | RealServerChanged | WeightChanged | QuorumChanged | SorryServerChanged
 """Everything :mod:`pykeepalived.lb.desired` reports."""
+
+
+def describe(event: LbEvent) -> str:
+    """One log line for an event, in keepalived's words where it has them."""
+    match event:
+        case CheckerChanged(checker=c, up=up, cause=cause):
+            verdict = "succeeded" if up else "failed"
+            return f"{c.kind} on service {c.rs.label} {verdict}" + (f": {cause}" if cause else "")
+        case RealServerChanged(rs=rs, up=up):
+            if up:
+                return f"Adding service {rs.label} to VS {rs.vs.label}"
+            return f"Removing service {rs.label} from VS {rs.vs.label}"
+        case WeightChanged(rs=rs, old=old, new=new):
+            return f"Changing weight from {old} to {new} for service {rs.label} of VS {rs.vs.label}"
+        case QuorumChanged(vs=vs, up=up, quorum=q, hysteresis=h, threshold=t, weight=w):
+            if up:
+                return f"Gained quorum {q}+{h}={t} <= {w} for VS {vs.label}"
+            if event.initial:
+                return f"Starting with quorum down for VS {vs.label}"
+            return f"Lost quorum {q}-{h}={t} > {w} for VS {vs.label}"
+        case SorryServerChanged(vs=vs, active=active, label=label):
+            if active:
+                return f"Adding sorry server {label} to VS {vs.label}"
+            return f"Removing sorry server {label} from VS {vs.label}"
 
 
 # ---- keepalived's names --------------------------------------------------------------------------

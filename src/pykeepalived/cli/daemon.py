@@ -210,13 +210,73 @@ def _open_log(target: str | None) -> TextIO:
     return sys.stderr
 
 
+def _find_genhash(args: Sequence[str]) -> tuple[int, int, str] | None:
+    """Where ``-T``/``--genhash`` is: ``(word index, letters before T, what is left)``.
+
+    For ``-nTv`` that is ``(i, 1, "v")``; for a long option ``(i, 0, "--genhash")``.
+    """
+    shorts = {o.short: o for o in OPTIONS if o.short}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            name, eq, _ = word[2:].partition("=")
+            exact = [o for o in OPTIONS if o.long == name]
+            prefixed = [o for o in OPTIONS if o.long and name and o.long.startswith(name)]
+            opt = exact[0] if exact else prefixed[0] if len(prefixed) == 1 else None
+            if opt is not None and opt.dest == "genhash":
+                return i - 1, 0, "--genhash"
+            if opt is not None and opt.arg == "required" and not eq:
+                i += 1
+        elif word.startswith("-") and len(word) > 1:
+            for j, letter in enumerate(word[1:], start=2):
+                if letter == "T":
+                    return i - 1, j - 2, word[j:]
+                sopt = shorts.get(letter)
+                if sopt is not None and sopt.arg != "none":
+                    if j == len(word) and sopt.arg == "required":
+                        i += 1
+                    break
+    return None
+
+
+def _genhash(args: list[str], argv0: str, where: tuple[int, int, str]) -> int:
+    """``keepalived -T …``: genhash with the words after ``-T`` (reference §1.2)."""
+    from pykeepalived.cli import genhash
+
+    index, letters, rest = where
+    before = args[:index] + ([args[index][: letters + 1]] if letters else [])
+    if before:
+        try:
+            found, _ = parse_args(OPTIONS, before)
+        except UsageError as exc:
+            sys.stderr.write(f"{exc}\n")
+        else:
+            if {o.dest for o, _ in found} & {"help", "version"}:
+                return main(before)
+        name = "genhash" if rest == "--genhash" else "-T"
+        sys.stderr.write(
+            f"Warning -- `{name}` not used as first option, previous options ignored\n"
+        )
+    after = ([f"-{rest}"] if rest and rest != "--genhash" else []) + args[index + 1 :]
+    return genhash.main(after, argv0, via_keepalived=True, argc=1 + len(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pykeepalived`` command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    prog = os.path.basename(sys.argv[0]) if argv is None else "pykeepalived"
-    if prog == "genhash" or (args and args[0] in ("-T", "--genhash")):
-        sys.stderr.write("genhash mode is not implemented yet in pykeepalived\n")
-        return ExitCode.USAGE
+    argv0 = sys.argv[0] if argv is None else "pykeepalived"
+    prog = os.path.basename(argv0)
+    if prog == "genhash":
+        from pykeepalived.cli import genhash
+
+        return genhash.main(args, argv0)
+    where = _find_genhash(args)
+    if where is not None:
+        return _genhash(args, argv0, where)
     try:
         found, rest = parse_args(OPTIONS, args)
     except UsageError as exc:
@@ -227,8 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for opt, value in found:
         values[opt.dest] = value
         counts[opt.dest] = counts.get(opt.dest, 0) + 1
-    if "genhash" in counts:
-        sys.stderr.write("-T/--genhash must be the first option\n")
     if "help" in counts:
         sys.stderr.write(usage("pykeepalived", OPTIONS) + "\n")
         return ExitCode.OK
@@ -270,43 +328,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(dump_text(result.config))
         return check_exit_code(result)
-    return _run_daemon(path, result, values, counts)
+    return _run_daemon(path, result, values, counts, args)
 
 
 def _run_daemon(
-    path: str, result: LoadResult, values: dict[str, str | None], counts: dict[str, int]
+    path: str,
+    result: LoadResult,
+    values: dict[str, str | None],
+    counts: dict[str, int],
+    argv: Sequence[str] = (),
 ) -> int:
-    """Run what exists of the daemon (the VRRP subsystem) in the foreground."""
+    """Run the subsystems the configuration needs (or the one ``-P``/``-C`` names) in the
+    foreground: one in this process, both under a supervising parent."""
     config = result.config
     if config is None:
         return check_exit_code(result) or ExitCode.USAGE
-    if "check" in counts and "vrrp" not in counts:
+    present = (("vrrp", config.has_vrrp), ("check", config.has_checker))
+    wanted = [
+        s for s, has in present if has and (s in counts or not {"vrrp", "check"} & counts.keys())
+    ]
+    if not wanted:
         sys.stderr.write(
-            "pykeepalived: the checker subsystem (-C) is not implemented yet; nothing to run\n"
+            f"pykeepalived: nothing to run in '{path}': no vrrp_instance, static"
+            " address/route/rule or virtual_server (running without one, like keepalived's"
+            " --all, is not implemented yet)\n"
         )
         return ExitCode.USAGE
-    if not config.has_vrrp and (not config.has_checker or "vrrp" in counts):
-        sys.stderr.write(
-            f"pykeepalived: nothing to run in '{path}': no vrrp_instance or static"
-            " address/route/rule (running without one, like keepalived's --all,"
-            " is not implemented yet)\n"
-        )
-        return ExitCode.USAGE
-    if config.has_checker and "vrrp" not in counts:
-        sys.stderr.write(
-            "pykeepalived: warning: the checker subsystem (virtual_server) is not"
-            " implemented yet; running the VRRP subsystem only\n"
-        )
     if "dont_fork" not in counts:
         sys.stderr.write(
             "pykeepalived: warning: forking into the background is not implemented yet;"
             " staying in the foreground (use -n)\n"
         )
     from pykeepalived.daemon import (
+        CHILD_ENV,
+        DEFAULT_CHECKERS_PID_FILE,
         DEFAULT_PID_FILE,
         DEFAULT_VRRP_PID_FILE,
         DaemonOptions,
         run_daemon,
+        run_parent,
     )
 
     options = DaemonOptions(
@@ -316,11 +376,16 @@ def _run_daemon(
         log_file=(values.get("log_file") or "") if "log_file" in counts else None,
         no_syslog="no_syslog" in counts,
         dont_release_vrrp="dont_release_vrrp" in counts,
+        dont_release_ipvs="dont_release_ipvs" in counts,
+        dont_respawn="dont_respawn" in counts,
         ignore_sigint="ignore_sigint" in counts,
         pid_file=values.get("pid") or DEFAULT_PID_FILE,
         vrrp_pid_file=values.get("vrrp_pid") or DEFAULT_VRRP_PID_FILE,
+        checkers_pid_file=values.get("checkers_pid") or DEFAULT_CHECKERS_PID_FILE,
     )
-    return run_daemon(config, options)
+    if len(wanted) == 1 or CHILD_ENV in os.environ:
+        return run_daemon(config, options, wanted[0])
+    return run_parent(options, argv, wanted)
 
 
 def run() -> NoReturn:

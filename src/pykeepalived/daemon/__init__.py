@@ -1,10 +1,12 @@
 """Running the daemon: logging as keepalived logs, pid files, and the subsystems.
 
-pykeepalived runs its subsystems in one process (keepalived forks a parent and a child per
-subsystem): the VRRP subsystem is :mod:`.vrrp_app`; the checker subsystem does not exist
-yet. The pid of this one process goes in both pid files (``-p`` and ``-r``).
+Like keepalived, a configuration with both VRRP instances and virtual servers runs as a parent
+(:mod:`.parent`) and one child process per subsystem, so that health checks, scripts and
+their garbage never delay a VRRP advert; ``-P`` or ``-C`` (or a configuration with only one
+of them) runs one subsystem in one process, whose pid goes in both pid files. The VRRP
+subsystem is :mod:`.vrrp_app`, the checker subsystem :mod:`.check_app`.
 
-Log lines carry keepalived's ident, so that existing log filters keep working::
+Log lines carry keepalived's idents, so that existing log filters keep working::
 
     Mon Jan  8 10:00:00 2024 Keepalived_vrrp[1234]: (VI_1) Entering MASTER STATE: ...
 """
@@ -16,19 +18,23 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
+from pykeepalived.daemon.check_app import CheckApp, CheckOptions
 from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from pykeepalived.config.model.root import Config
 
 __all__ = [
+    "CHILD_ENV",
+    "DEFAULT_CHECKERS_PID_FILE",
     "DEFAULT_LOG_FILE",
     "DEFAULT_PID_FILE",
     "DEFAULT_VRRP_PID_FILE",
@@ -38,14 +44,22 @@ __all__ = [
     "configure_logging",
     "pid_files",
     "run_daemon",
+    "run_parent",
     "subsystem_log_file",
 ]
 
 IDENT = "Keepalived_vrrp"
 """keepalived's syslog ident of its VRRP process."""
+IDENTS = {"parent": "Keepalived", "vrrp": IDENT, "check": "Keepalived_healthcheckers"}
+"""keepalived's syslog ident of each process."""
+LOG_SUFFIXES = {"parent": "", "vrrp": "_vrrp", "check": "_healthcheckers"}
+"""What keepalived inserts in the ``-g`` log file name of each process."""
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/vrrp.pid"
+DEFAULT_CHECKERS_PID_FILE = "/run/checkers.pid"
 DEFAULT_LOG_FILE = "/tmp/keepalived.log"
+CHILD_ENV = "PYKEEPALIVED_PARENT"
+"""Set (to the parent's pid) in the environment of a child started by :mod:`.parent`."""
 DATE_FORMAT = "%a %b %d %H:%M:%S %Y"
 _SYSLOG = logging.handlers.SysLogHandler
 _FACILITIES: dict[str, int] = {
@@ -78,6 +92,12 @@ class DaemonOptions:
     """``-p``."""
     vrrp_pid_file: str = DEFAULT_VRRP_PID_FILE
     """``-r``."""
+    checkers_pid_file: str = DEFAULT_CHECKERS_PID_FILE
+    """``-c``."""
+    dont_release_ipvs: bool = False
+    """``-I``."""
+    dont_respawn: bool = False
+    """``-R``: a child that dies is not started again (the parent stops)."""
 
 
 class PidFileError(Exception):
@@ -99,18 +119,20 @@ def _facility(value: str | None) -> int:
     return _FACILITIES.get(key, _FACILITIES["daemon"])
 
 
-def configure_logging(options: DaemonOptions) -> list[logging.Handler]:
-    """Set up the root logger as keepalived logs; returns the handlers installed."""
+def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[logging.Handler]:
+    """Set up the root logger as keepalived logs in ``process`` (``parent``, ``vrrp`` or
+    ``check``); returns the handlers installed."""
     handlers: list[logging.Handler] = []
+    ident = IDENTS[process]
     console = logging.Formatter(
-        f"%(asctime)s {IDENT}[%(process)d]: %(message)s", datefmt=DATE_FORMAT
+        f"%(asctime)s {ident}[%(process)d]: %(message)s", datefmt=DATE_FORMAT
     )
     if options.log_console:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(console)
         handlers.append(stream)
     if options.log_file is not None:
-        path = subsystem_log_file(options.log_file or DEFAULT_LOG_FILE)
+        path = subsystem_log_file(options.log_file or DEFAULT_LOG_FILE, LOG_SUFFIXES[process])
         try:
             file_handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as exc:
@@ -126,7 +148,7 @@ def configure_logging(options: DaemonOptions) -> list[logging.Handler]:
         except OSError:
             pass
         else:
-            syslog.setFormatter(logging.Formatter(f"{IDENT}[%(process)d]: %(message)s"))
+            syslog.setFormatter(logging.Formatter(f"{ident}[%(process)d]: %(message)s"))
             handlers.append(syslog)
     root = logging.getLogger()
     for handler in handlers:
@@ -181,22 +203,66 @@ def pid_files(*paths: str) -> Iterator[None]:
                 os.unlink(path)
 
 
-def run_daemon(config: Config, options: DaemonOptions) -> int:
-    """Run the VRRP subsystem in the foreground until SIGTERM/SIGINT; the exit status."""
-    handlers = configure_logging(options)
+def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") -> int:
+    """Run one subsystem (``vrrp`` or ``check``) in the foreground until SIGTERM/SIGINT; the
+    exit status. Under a parent (:mod:`.parent`) only the subsystem's own pid file is written,
+    otherwise the parent's too."""
+    handlers = configure_logging(options, subsystem)
+    under_parent = CHILD_ENV in os.environ
+    own = options.vrrp_pid_file if subsystem == "vrrp" else options.checkers_pid_file
+    files = (own,) if under_parent else (options.pid_file, own)
+    what = "VRRP" if subsystem == "vrrp" else "Healthcheck"
+    if options.ignore_sigint or under_parent:  # the parent turns a ^C into SIGTERM
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        log.info("Starting pykeepalived v%s (VRRP subsystem, pid %d)", __version__, os.getpid())
+        log.info("Starting pykeepalived v%s (%s subsystem, pid %d)", __version__, what, os.getpid())
         try:
-            app = VrrpApp(
-                config,
-                VrrpOptions(
-                    dont_release=options.dont_release_vrrp,
-                    ignore_sigint=options.ignore_sigint,
-                ),
-            )
-            with pid_files(options.pid_file, options.vrrp_pid_file):
+            app: VrrpApp | CheckApp
+            if subsystem == "vrrp":
+                app = VrrpApp(
+                    config,
+                    VrrpOptions(
+                        dont_release=options.dont_release_vrrp,
+                        ignore_sigint=options.ignore_sigint or under_parent,
+                    ),
+                )
+            else:
+                app = CheckApp(
+                    config,
+                    CheckOptions(
+                        dont_release_ipvs=options.dont_release_ipvs,
+                        ignore_sigint=options.ignore_sigint or under_parent,
+                    ),
+                )
+            with pid_files(*files):
                 return asyncio.run(app.run())
         except (StartupError, PidFileError) as exc:
+            log.error("%s", exc)
+            if not options.log_console:
+                sys.stderr.write(f"pykeepalived: {exc}\n")
+            return 1
+    finally:
+        root = logging.getLogger()
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+
+
+def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence[str]) -> int:
+    """Run the parent process: the main pid file, one child per subsystem (started with
+    ``argv`` and ``-P``/``-C``), until SIGTERM/SIGINT; the exit status."""
+    from pykeepalived.daemon.parent import Supervisor
+
+    handlers = configure_logging(options, "parent")
+    try:
+        log.info("Starting pykeepalived v%s (parent, pid %d)", __version__, os.getpid())
+        try:
+            with pid_files(options.pid_file):
+                supervisor = Supervisor(
+                    argv, subsystems, env_key=CHILD_ENV, respawn=not options.dont_respawn
+                )
+                return asyncio.run(supervisor.run())
+        except PidFileError as exc:
             log.error("%s", exc)
             if not options.log_console:
                 sys.stderr.write(f"pykeepalived: {exc}\n")

@@ -5,10 +5,14 @@ parameters, interface, multicast group or unicast peers, authentication, the rec
 installs as MASTER and the trackers it follows. :class:`VrrpApp` then builds and runs it:
 
 1. the forced clean-up of addresses, routes and rules a crashed run left behind;
-2. our source address per instance (the one the kernel uses for the adverts);
-3. one :class:`~pykeepalived.vrrp.io.socket.VrrpSocket` per (interface, family, protocol,
+2. the VMAC interfaces of the ``use_vmac`` instances (:mod:`pykeepalived.net.vmac`),
+   which hold their VIPs; deleted on stop, their sysctls put back (kept with ``-V``);
+3. our source address per instance (the one the kernel uses for the adverts), and one
+   :class:`~pykeepalived.vrrp.io.socket.VrrpSocket` per (interface, family, protocol,
    multicast group or unicast source, TTL), shared by its instances through a
-   :class:`~pykeepalived.vrrp.io.driver.SocketMux` that dispatches by VRID;
+   :class:`~pykeepalived.vrrp.io.driver.SocketMux` that dispatches by VRID; an instance on
+   a VMAC (without ``vmac_xmit_base``) sends from a socket on the VMAC and receives with a
+   :class:`~pykeepalived.vrrp.io.vmac_socket.VmacReceiver` of its own;
 4. one :class:`~pykeepalived.vrrp.io.driver.VrrpDriver` per instance, or per sync group;
 5. one :class:`~pykeepalived.net.addresses.AddressReconciler` for every owner (static
    records and each instance), one :class:`~pykeepalived.vrrp.io.announce.LoopAnnouncer`
@@ -43,13 +47,15 @@ import contextlib
 import logging
 import signal
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING, TypeGuard
 
 from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
+from pykeepalived.net.firewall import Firewall, FirewallGuard
+from pykeepalived.net.firewall_plan import FirewallSpec, NoAccept
 from pykeepalived.net.model import (
     STATIC_OWNER,
     NetState,
@@ -59,7 +65,9 @@ from pykeepalived.net.model import (
     rule_from_config,
     union,
 )
-from pykeepalived.net.netlink import LinkEvent, LinkState, Netlink, NetlinkFailure
+from pykeepalived.net.netlink import AddressEvent, LinkEvent, LinkState, Netlink, NetlinkFailure
+from pykeepalived.net.vmac import VmacFailure, VmacManager
+from pykeepalived.net.vmac_plan import VmacSpec, plan_vmacs, vmac_group
 from pykeepalived.notify.fifo import vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.vrrp.events import AddressLost, Input, LinkChanged, State
@@ -88,6 +96,7 @@ from pykeepalived.vrrp.io.socket import (
     VrrpSocketParams,
 )
 from pykeepalived.vrrp.io.timerfd import PreciseTimers, precise_timers
+from pykeepalived.vrrp.io.vmac_socket import VmacReceiver
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
 from pykeepalived.vrrp.sync_group import SyncCoordinator
@@ -115,6 +124,7 @@ __all__ = [
     "VrrpPlan",
     "is_local_address",
     "kernel_source",
+    "no_accept_owners",
     "plan_vrrp",
 ]
 
@@ -149,6 +159,9 @@ class InstancePlan:
     untracked: NetState = field(default_factory=NetState)
     """The records marked ``no_track``: deleting them by hand does not end MASTER."""
     trackers: tuple[Tracker, ...] = ()
+    vmac: VmacSpec | None = None
+    """``use_vmac``: the macvlan that holds the VIPs and (unless ``vmac_xmit_base``) sends
+    and receives the adverts."""
 
     @property
     def name(self) -> str:
@@ -208,11 +221,16 @@ def _auth(inst: VrrpInstance, version: int) -> Auth:
     return Auth.from_password("AH" if a.auth_type == "AH" else "PASS", a.auth_pass)
 
 
-def _untracked(inst: VrrpInstance, records: NetState, defs: GlobalDefs) -> NetState:
-    """The records of ``inst`` (among ``records``) that are marked ``no_track``."""
+def _untracked(
+    inst: VrrpInstance, records: NetState, defs: GlobalDefs, vmac: str | None = None
+) -> NetState:
+    """The records of ``inst`` (among ``records``) that are marked ``no_track``; with a
+    VMAC ``vmac``, those of its interface are on the VMAC."""
     dev = inst.interface or defs.default_interface
     vips = (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
     quiet = {address_from_vip(v, dev).key for v in vips if v.no_track}
+    if vmac is not None:
+        quiet = {replace(k, ifname=vmac) if k.ifname == dev else k for k in quiet}
     rules = [r for r in inst.virtual_rules if r.no_track]
     return NetState(
         frozenset(a for a in records.addresses if a.key in quiet),
@@ -244,6 +262,7 @@ def plan_vrrp(config: Config) -> VrrpPlan:
         for m in members:
             group_of[m] = sg
     per_owner = records_for_config(config)
+    vmacs = plan_vmacs(config)
     instances: list[InstancePlan] = []
     for inst in vrrp.vrrp_instances:
         group_cfg = group_of.get(inst.name)
@@ -256,10 +275,8 @@ def plan_vrrp(config: Config) -> VrrpPlan:
         peers = tuple(p.address for p in inst.unicast_peers)
         group: IPAddr | None = None
         if not peers:
-            if inst.unicast and inst.unicast_fault_no_peer:
-                raise StartupError(
-                    f"{inst.name}: unicast_fault_no_peer without peers is not supported yet"
-                )
+            # (unicast_fault_no_peer: a "peers" tracker holds it in FAULT; the socket is
+            # the multicast one, which then never sends)
             group = inst.mcast_dst_ip or (
                 defs.vrrp_mcast_group4 if inst.family == 4 else defs.vrrp_mcast_group6
             )
@@ -267,16 +284,12 @@ def plan_vrrp(config: Config) -> VrrpPlan:
         v3_as_v2 = (
             inst.v3_checksum_as_v2 if inst.v3_checksum_as_v2 is not None else defs.v3_checksum_as_v2
         )
-        if inst.use_vmac is not None or inst.use_ipvlan is not None:
+        if inst.use_ipvlan is not None:
             warnings.append(
-                f"({inst.name}) use_vmac/use_ipvlan is not implemented yet:"
+                f"({inst.name}) use_ipvlan is not implemented yet:"
                 f" running on {interface} with its own MAC"
             )
-        if not params.accept:
-            warnings.append(
-                f"({inst.name}) no_accept needs firewall rules, which are not implemented"
-                " yet: the addresses accept traffic"
-            )
+        warnings.extend(_vmac_warnings(inst))
         trackers = resolve_trackers(inst, vrrp, group_cfg)
         instances.append(
             InstancePlan(
@@ -291,10 +304,17 @@ def plan_vrrp(config: Config) -> VrrpPlan:
                 check_unicast_src=bool(peers)
                 and (inst.check_unicast_src or defs.vrrp_check_unicast_src),
                 records=per_owner.get(inst.name, NetState()),
-                untracked=_untracked(inst, per_owner.get(inst.name, NetState()), defs),
+                untracked=_untracked(
+                    inst,
+                    per_owner.get(inst.name, NetState()),
+                    defs,
+                    vmacs[inst.name].ifname if inst.name in vmacs else None,
+                ),
                 trackers=trackers,
+                vmac=vmacs.get(inst.name),
             )
         )
+    _check_vmac_names(instances)
     pacing = tuple(
         (ifname, Pacing(gg.garp_interval or 0.0, gg.gna_interval or 0.0))
         for gg in vrrp.garp_groups
@@ -312,6 +332,46 @@ def plan_vrrp(config: Config) -> VrrpPlan:
         startup_delay=max(defs.vrrp_startup_delay, 0.0),
         warnings=tuple(warnings),
     )
+
+
+def no_accept_owners(plan: VrrpPlan) -> dict[str, NoAccept]:
+    """The instances whose addresses are firewalled while held (``no_accept``, the
+    strict-mode default for non-owners), and how their addresses become set elements."""
+    return {
+        p.name: NoAccept(
+            p.vmac.ifname if p.vmac is not None else p.interface,
+            p.inst.dont_track_primary,
+            p.untracked.addresses,
+        )
+        for p in plan.instances
+        if not p.params.accept
+    }
+
+
+def _vmac_warnings(inst: VrrpInstance) -> list[str]:
+    """What of ``use_vmac`` and its relatives this instance asks for and does not get."""
+    out: list[str] = []
+    vmac = inst.use_vmac
+    if vmac is not None and vmac.group is not None and vmac_group(vmac.group) is None:
+        out.append(f"({inst.name}) use_vmac group {vmac.group}: only numeric groups are set")
+    if inst.use_vmac_addr:
+        out.append(f"({inst.name}) use_vmac_addr is not implemented yet: ignored")
+    vips = (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
+    if any(v.use_vmac for v in vips):
+        out.append(f"({inst.name}) use_vmac on a virtual address is not implemented yet: ignored")
+    return out
+
+
+def _check_vmac_names(instances: list[InstancePlan]) -> None:
+    seen: dict[str, str] = {}
+    for plan in instances:
+        if plan.vmac is None:
+            continue
+        other = seen.setdefault(plan.vmac.ifname, plan.name)
+        if other != plan.name:
+            raise StartupError(
+                f"({plan.name}) VMAC interface {plan.vmac.ifname} is used by {other} too"
+            )
 
 
 # ---- the source address ------------------------------------------------------------------------
@@ -401,9 +461,20 @@ class VrrpApp:
         self._instances: dict[str, _Instance] = {}
         self._drivers: list[VrrpDriver] = []
         self._reconciler: AddressReconciler | None = None
+        self._guard: FirewallGuard | None = None
+        """The no_accept firewall in front of the reconciler (what the drivers feed)."""
         self._waiting: list[VrrpDriver] = []
         """Drivers not started yet (an instance waits for a weight-0 script's result)."""
         self._sockets: dict[tuple[object, ...], tuple[VrrpSocket, SocketMux]] = {}
+        self._receivers: list[tuple[VmacReceiver, SocketMux]] = []
+        """The advert receivers of the VMACs (their instances send with ``_senders``)."""
+        self._senders: list[VrrpSocket] = []
+        self._locals: dict[str, IPAddr] = {}
+        """Advert sources found before the build (IPv6 VMACs need theirs)."""
+        self._vmacs = VmacManager(
+            (p.vmac for p in self._plan.instances if p.vmac is not None),
+            request_timeout=self._options.request_timeout,
+        )
         self._links: dict[str, bool] = {}
         self._started = False
         self._stopping = False
@@ -541,6 +612,8 @@ class VrrpApp:
             self._links = await self._read_links(nl, required=True)
             await self._cleanup(nl)
             await self._read_trackers(loop)
+            stack.push_async_callback(self._remove_vmacs)
+            await self._setup_vmacs()
             adder = nl.immediate(loop)
             stack.callback(adder.close)
             reconciler = AddressReconciler(
@@ -552,6 +625,8 @@ class VrrpApp:
                 on_drift=self._on_drift,
             )
             self._reconciler = reconciler
+            guard = self._firewall(reconciler)
+            stack.callback(guard.close)  # last: after the addresses were released
             sender = NetSender()
             stack.callback(sender.close)
             sender.prepare(t for plan in self._plan.instances for t in plan.targets)
@@ -572,6 +647,9 @@ class VrrpApp:
             for key, (sock, mux) in self._sockets.items():
                 sock.start(mux.on_datagram)
                 log.debug("listening on %s", key)
+            for receiver, mux in self._receivers:
+                receiver.start(mux.on_datagram)
+                log.debug("listening on %s", receiver.ifname)
             if self._plan.static:
                 reconciler.set_desired(STATIC_OWNER, self._plan.static)
             self._install_signals(loop)
@@ -583,6 +661,8 @@ class VrrpApp:
                     tg.create_task(self._watch_links(nl), name="vrrp-link-watch"),
                     tg.create_task(self._poll_links(nl), name="vrrp-link-poll"),
                 ]
+                if guard.owners:
+                    tasks.append(tg.create_task(guard.firewall.run(), name="vrrp-firewall"))
                 trackers = [
                     tg.create_task(self._scripts.run(), name="vrrp-scripts"),
                     tg.create_task(self._files.run(), name="vrrp-track-files"),
@@ -622,6 +702,21 @@ class VrrpApp:
             log.debug("cannot read the interfaces: %s", exc or "timed out")
             return dict(self._links)
         return {name: _usable(s) for name, s in states.items()}
+
+    def _firewall(self, reconciler: AddressReconciler) -> FirewallGuard:
+        """keepalived's no_accept firewall around the reconciler; removes the tables a
+        previous run left when any instance is no_accept."""
+        owners = no_accept_owners(self._plan)
+        firewall = Firewall(
+            FirewallSpec.from_globals(self._config.global_defs),
+            resync_every=self._options.resync_every,
+        )
+        guard = FirewallGuard(
+            firewall, reconciler, owners, release_timeout=self._options.shutdown_timeout
+        )
+        guard.start({p.name: p.records for p in self._plan.instances})
+        self._guard = guard
+        return guard
 
     async def _cleanup(self, nl: Netlink) -> None:
         """keepalived's forced clean-up: remove what a previous run left installed."""
@@ -671,28 +766,37 @@ class VrrpApp:
     ) -> None:
         """Sources, sockets, machines, endpoints and drivers."""
         for plan in self._plan.instances:
-            local = await self._source(plan)
+            local = self._locals.get(plan.name) or await self._source(plan)
             # unicast: bound to it; IPv4 multicast: IP_MULTICAST_IF; IPv6 multicast: bound
-            source = local if (plan.unicast or plan.inst.src_ip is not None) else None
+            # (as keepalived: else the kernel may send from a link-local VIP, which the
+            # no_accept firewall drops)
+            source = (
+                local
+                if (plan.unicast or plan.family == 6 or plan.inst.src_ip is not None)
+                else None
+            )
             # IPsec-AH is IP protocol 51, sent as whole packets (see VrrpSocketParams)
             protocol = IPPROTO_AH if plan.auth.type is AuthType.AH else IPPROTO_VRRP
-            key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
-            if key not in self._sockets:
-                params = VrrpSocketParams(
-                    plan.interface,
-                    _AF[plan.family],
-                    protocol,
-                    group=plan.group,
-                    source=source,
-                    ttl=plan.ttl,
-                )
-                try:
-                    sock = VrrpSocket(params)
-                except SocketFailure as exc:
-                    self._close_sockets()
-                    raise StartupError(f"({plan.name}) {exc}") from exc
-                self._sockets[key] = (sock, SocketMux(group=plan.group))
-            sock, mux = self._sockets[key]
+            if plan.vmac is not None and not plan.vmac.xmit_base:
+                sock, mux = self._vmac_sockets(plan, plan.vmac, local, protocol)
+            else:
+                key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
+                if key not in self._sockets:
+                    params = VrrpSocketParams(
+                        plan.interface,
+                        _AF[plan.family],
+                        protocol,
+                        group=plan.group,
+                        source=source,
+                        ttl=plan.ttl,
+                    )
+                    try:
+                        sock = VrrpSocket(params)
+                    except SocketFailure as exc:
+                        self._close_sockets()
+                        raise StartupError(f"({plan.name}) {exc}") from exc
+                    self._sockets[key] = (sock, SocketMux(group=plan.group))
+                sock, mux = self._sockets[key]
             machine = VrrpMachine(plan.params, local=local)
             endpoint = Endpoint(
                 params=plan.params,
@@ -744,7 +848,7 @@ class VrrpApp:
                 unit,
                 {m: self._instances[m].endpoint for m in members},
                 loop=loop,
-                addresses=reconciler,
+                addresses=self._guard or reconciler,
                 announcer=announcer,
                 sinks=(self._notifier, *self._options.sinks),
                 dont_release=self._options.dont_release,
@@ -775,6 +879,9 @@ class VrrpApp:
                 up = self._processes.status(t.name)
                 if up is not None:
                     out[t.kind, t.name] = up
+            elif t.kind == "src_ip":
+                ifname = next(p.interface for p in self._plan.instances if p.name == name)
+                out[t.kind, t.name] = is_local_address(ip_address(t.name), ifname)
         return out
 
     def _start(self) -> None:
@@ -873,8 +980,12 @@ class VrrpApp:
                         if isinstance(event, LinkEvent):
                             up = not event.deleted and _usable(event.link)
                             self._on_link(event.link.ifname, up)
-                        elif event.deleted and event.record.key in ours and self._reconciler:
-                            self._reconciler.poke()  # one of ours deleted: the round sees it
+                        else:
+                            if event.deleted and event.record.key in ours and self._reconciler:
+                                self._reconciler.poke()  # one of ours deleted: the round sees it
+                            if isinstance(event, AddressEvent):
+                                local = str(event.record.local)
+                                self.update_tracker("src_ip", local, not event.deleted)
             except NetlinkFailure as exc:
                 log.warning("netlink link watch failed (retrying): %s", exc)
             await asyncio.sleep(1.0)
@@ -971,6 +1082,71 @@ class VrrpApp:
         for sock, _ in self._sockets.values():
             sock.close()
         self._sockets.clear()
+        for receiver, _ in self._receivers:
+            receiver.close()
+        self._receivers.clear()
+        for sender in self._senders:
+            sender.close()
+        self._senders.clear()
+
+    # ---- VMACs -------------------------------------------------------------------------------
+
+    async def _setup_vmacs(self) -> None:
+        """Create the VMAC interfaces (IPv6 ones get the advert source, so it is found
+        first, on the parent)."""
+        if not self._vmacs.specs:
+            return
+        link_locals: dict[str, IPv6Address] = {}
+        for plan in self._plan.instances:
+            if plan.vmac is not None and plan.family == 6:
+                local = await self._source(plan)
+                self._locals[plan.name] = local
+                if isinstance(local, IPv6Address):
+                    link_locals[plan.name] = local
+        try:
+            await self._vmacs.setup(link_locals)
+        except VmacFailure as exc:
+            raise StartupError(str(exc)) from exc
+
+    async def _remove_vmacs(self) -> None:
+        """Delete the VMACs and put the sysctls back, unless ``-V`` keeps the addresses
+        (they live on the VMACs)."""
+        if self._options.dont_release and self._started:
+            if self._vmacs.links:
+                log.info("VMAC interfaces left in place (-V)")
+            return
+        try:
+            async with asyncio.timeout(self._options.shutdown_timeout):
+                await self._vmacs.remove()
+        except TimeoutError:
+            log.warning("removing the VMAC interfaces timed out")
+
+    def _vmac_sockets(
+        self, plan: InstancePlan, vmac: VmacSpec, local: IPAddr, protocol: int
+    ) -> tuple[VrrpSocket, SocketMux]:
+        """The advert socket of an instance on a VMAC (it sends from the virtual MAC and
+        our own address) and the mux of its receiver."""
+        if plan.group is None:  # the configuration forces vmac_xmit_base with unicast
+            raise StartupError(f"({plan.name}) unicast adverts on a VMAC need vmac_xmit_base")
+        params = VrrpSocketParams(
+            vmac.ifname, _AF[plan.family], protocol, group=None, source=local, ttl=plan.ttl
+        )
+        try:
+            sender = VrrpSocket(params)
+        except SocketFailure as exc:
+            self._close_sockets()
+            raise StartupError(f"({plan.name}) {exc}") from exc
+        self._senders.append(sender)
+        try:
+            receiver = VmacReceiver(
+                vmac.ifname, plan.interface, _AF[plan.family], protocol, plan.group
+            )
+        except SocketFailure as exc:
+            self._close_sockets()
+            raise StartupError(f"({plan.name}) {exc}") from exc
+        mux = SocketMux(group=plan.group)
+        self._receivers.append((receiver, mux))
+        return sender, mux
 
 
 def _usable(link: LinkState) -> bool:

@@ -32,11 +32,13 @@ from pykeepalived.errors import PykeepalivedError
 from pykeepalived.notify.script import PreparedScript, Refused, ScriptFailure, ScriptRunner
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.globals import Fifo, GlobalDefs
     from pykeepalived.notify.script import ScriptPolicy
 
-__all__ = ["FifoFailure", "FifoWriter", "vrrp_fifos"]
+__all__ = ["FifoFailure", "FifoWriter", "lvs_fifos", "vrrp_fifos"]
 
 log = logging.getLogger(__name__)
 
@@ -267,14 +269,12 @@ def _reader(script: Script | None, label: str, policy: ScriptPolicy) -> Prepared
     return None if isinstance(prepared, Refused) else prepared
 
 
-def vrrp_fifos(gd: GlobalDefs, policy: ScriptPolicy, runner: ScriptRunner) -> list[FifoWriter]:
-    """The FIFOs that receive VRRP lines: ``notify_fifo`` and ``vrrp_notify_fifo``, each with
-    its reader script (a refused script is logged by the policy and not started)."""
+def _fifos(
+    pairs: Sequence[tuple[Fifo | None, Script | None, str]],
+    policy: ScriptPolicy,
+    runner: ScriptRunner,
+) -> list[FifoWriter]:
     out: list[FifoWriter] = []
-    pairs: tuple[tuple[Fifo | None, Script | None, str], ...] = (
-        (gd.notify_fifo, gd.notify_fifo_script, "notify_fifo_script"),
-        (gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script, "vrrp_notify_fifo_script"),
-    )
     for fifo, script, label in pairs:
         if fifo is None:
             continue
@@ -288,3 +288,25 @@ def vrrp_fifos(gd: GlobalDefs, policy: ScriptPolicy, runner: ScriptRunner) -> li
             )
         )
     return out
+
+
+def vrrp_fifos(gd: GlobalDefs, policy: ScriptPolicy, runner: ScriptRunner) -> list[FifoWriter]:
+    """The FIFOs that receive VRRP lines: ``notify_fifo`` and ``vrrp_notify_fifo``, each with
+    its reader script (a refused script is logged by the policy and not started)."""
+    pairs = (
+        (gd.notify_fifo, gd.notify_fifo_script, "notify_fifo_script"),
+        (gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script, "vrrp_notify_fifo_script"),
+    )
+    return _fifos(pairs, policy, runner)
+
+
+def lvs_fifos(
+    gd: GlobalDefs, policy: ScriptPolicy, runner: ScriptRunner, *, notify_reader: bool
+) -> list[FifoWriter]:
+    """The FIFOs that receive LVS lines: ``notify_fifo`` and ``lvs_notify_fifo``.
+    ``notify_reader``: also start ``notify_fifo_script`` (only when no VRRP process does)."""
+    pairs = (
+        (gd.notify_fifo, gd.notify_fifo_script if notify_reader else None, "notify_fifo_script"),
+        (gd.lvs_notify_fifo, gd.lvs_notify_fifo_script, "lvs_notify_fifo_script"),
+    )
+    return _fifos(pairs, policy, runner)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.vrrp import SyncGroup, VrrpConfig, VrrpInstance
-    from pykeepalived.notify.events import SmtpAlert
+    from pykeepalived.notify.events import ScriptCall, SmtpAlert
     from pykeepalived.notify.fifo import FifoWriter
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "ScriptQueues",
     "ScriptRunner",
     "check_path_security",
+    "child_setup",
     "script_env",
 ]
 
@@ -395,7 +396,7 @@ def _load_prctl() -> Callable[..., int] | None:
     return _prctl
 
 
-def _child_setup(parent: int) -> Callable[[], None] | None:
+def child_setup(parent: int) -> Callable[[], None] | None:
     """The preexec hook: ``PR_SET_PDEATHSIG=SIGTERM`` (after the uid switch, which would
     clear it) and exit at once if our parent died before that."""
     prctl = _load_prctl()
@@ -443,7 +444,7 @@ class ScriptRunner:
                 env=script_env(),
                 close_fds=True,
                 process_group=0,
-                preexec_fn=_child_setup(os.getpid()) if self._pdeathsig else None,
+                preexec_fn=child_setup(os.getpid()) if self._pdeathsig else None,
                 user=creds.uid if creds else None,
                 group=creds.gid if creds else None,
                 extra_groups=list(creds.groups) if creds else None,
@@ -658,6 +659,19 @@ def _group_scripts(group: SyncGroup) -> dict[str, Script | None]:
     }
 
 
+class _LvsPlan(Protocol):
+    @property
+    def queue(self) -> str: ...
+    @property
+    def scripts(self) -> Sequence[ScriptCall]: ...
+    @property
+    def fifo(self) -> bytes | None: ...
+    @property
+    def alert(self) -> SmtpAlert | None: ...
+    @property
+    def stop(self) -> bool: ...
+
+
 class Notifier:
     """Scripts, FIFO lines and SMTP alerts of VRRP events, in keepalived's order.
 
@@ -724,13 +738,10 @@ class Notifier:
                     refused.append(verdict)
         return refused
 
-    def send(self, plan: NotifyPlan | None) -> None:
-        """Queue the plan's scripts, then write its FIFO line, then hand on its alert."""
-        if plan is None:
-            return
-        timeout = self._stop_timeout if plan.stop else self._timeout
+    def _submit(self, queue: str, scripts: Sequence[ScriptCall], stop: bool) -> None:
+        timeout = self._stop_timeout if stop else self._timeout
         jobs: list[Job] = []
-        for call in plan.scripts:
+        for call in scripts:
             prepared = self.policy.prepare(call.script, call.label)
             if isinstance(prepared, Refused):
                 self.refused += 1
@@ -738,11 +749,30 @@ class Notifier:
             if prepared.label != call.label:
                 prepared = replace(prepared, label=call.label)
             jobs.append(Job(prepared, call.argv, timeout))
-        self.queues.submit(plan.queue, jobs)
+        self.queues.submit(queue, jobs)
+
+    def _write(self, line: bytes) -> None:
+        for fifo in self.fifos:
+            fifo.write(line)
+
+    def send_lvs(self, plan: _LvsPlan | None) -> None:
+        """An LVS event's plan (:class:`pykeepalived.check.events.LvsNotifyPlan`): queue its
+        scripts (one queue per virtual server), write its FIFO line, hand on its alert."""
+        if plan is None:
+            return
+        self._submit(plan.queue, plan.scripts, plan.stop)
+        if plan.fifo is not None:
+            self._write(plan.fifo)
+        if plan.alert is not None and self._alert_sink is not None:
+            self._alert_sink(plan.alert)
+
+    def send(self, plan: NotifyPlan | None) -> None:
+        """Queue the plan's scripts, then write its FIFO line, then hand on its alert."""
+        if plan is None:
+            return
+        self._submit(plan.queue, plan.scripts, plan.stop)
         if plan.notification is not None:
-            line = plan.notification.fifo_line
-            for fifo in self.fifos:
-                fifo.write(line)
+            self._write(plan.notification.fifo_line)
         n, alert = plan.notification, plan.alert
         if alert and n and self._alert_sink and self._alerted.get(plan.queue) != n.state:
             self._alerted[plan.queue] = n.state

@@ -129,11 +129,11 @@ def test_a_configuration_with_nothing_to_run_says_so(
     assert "nothing to run" in capsys.readouterr().err
 
 
-def test_the_checker_subsystem_alone_is_not_there_yet(
+def test_a_subsystem_the_configuration_lacks_is_nothing_to_run(
     good: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["-n", "-C", "-f", str(good)]) == 1
-    assert "checker subsystem (-C) is not implemented yet" in capsys.readouterr().err
+    assert main(["-n", "-C", "-f", str(good)]) == 1  # no virtual_server
+    assert "nothing to run" in capsys.readouterr().err
 
 
 def test_getopt_clusters_optional_args_and_prefixes() -> None:

@@ -791,10 +791,10 @@ def test_plan_ah_auth() -> None:
 
 
 def test_plan_pass_auth_and_warnings() -> None:
-    extra = "authentication {\n auth_type PASS\n auth_pass secret\n }\n use_vmac\n"
+    extra = "authentication {\n auth_type PASS\n auth_pass secret\n }\n use_ipvlan\n"
     plan = plan_vrrp(config(BASE % extra))
     assert plan.instances[0].auth == PASS
-    assert any("use_vmac" in w for w in plan.warnings)
+    assert any("use_ipvlan" in w for w in plan.warnings)
 
 
 def test_plan_sync_groups_need_two_members() -> None:

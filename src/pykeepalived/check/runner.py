@@ -1,0 +1,213 @@
+"""The asyncio side of health checking: one task per checker, feeding the pure core.
+
+Each checker gets its own task, so a slow or hung real server never delays another server's
+checks. A task sleeps until its :class:`~pykeepalived.check.tracker.HealthTracker` says the
+next probe is due, runs the probe (under an outer timeout: a safety net, the probes keep their
+own), and feeds the result back. A verdict or weight change goes to
+:class:`~pykeepalived.lb.desired.LbDesired`, whose :class:`~pykeepalived.lb.desired.Outcome`
+(events and the whole desired table) is handed to ``on_outcome``. First checks are spread
+over ``warmup`` with a random draw per checker, as keepalived does, so that they do not bunch.
+
+FILE_CHECK (passive in the tracker: it has no timing keywords) is read every
+:data:`FILE_POLL` seconds, as the VRRP track-file watcher does; a checker whose script the
+policy refuses is never run and counts as up (keepalived disables it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+# the probes register themselves by kind on import
+from pykeepalived.check import (  # noqa: F401
+    dns,
+    file,
+    http,
+    misc,
+    ping,
+    sendexpect,
+    smtp,
+    tcp,
+    udp,
+)
+from pykeepalived.check.base import CheckResult, Probe, build_probe
+from pykeepalived.check.tracker import HealthTracker, params_for
+from pykeepalived.config.model.lvs import Checker
+from pykeepalived.lb.desired import CheckerKey, CheckerStatus, LbDesired, iter_checkers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pykeepalived.config.model.lvs import LvsConfig
+    from pykeepalived.lb.desired import Outcome
+
+__all__ = ["FILE_POLL", "CheckRunner", "Checked"]
+
+log = logging.getLogger(__name__)
+
+FILE_POLL = 0.5
+"""Seconds between two reads of a FILE_CHECK's file."""
+SAFETY_MARGIN = 5.0
+"""Seconds the outer timeout adds to a probe's own limit."""
+
+
+@dataclass(slots=True)
+class Checked:
+    """One checker of one real server: its model, probe and tracker."""
+
+    key: CheckerKey
+    spec: Checker
+    probe: Probe
+    tracker: HealthTracker
+    label: str
+    """``TCP_CHECK on [192.0.2.10]:tcp:80`` (for logs)."""
+    disabled: str | None = None
+    """Why it never runs (a refused script), or None."""
+
+
+class _NeverUp:
+    """Stands in for a checker that cannot run (it is never scheduled)."""
+
+    steps = 1
+
+    async def probe(self, step: int = 0) -> CheckResult:  # pragma: no cover - never called
+        return CheckResult(False, "not runnable")
+
+
+def _own_limit(spec: Any) -> float:
+    limits = [
+        value
+        for name in ("connect_timeout", "misc_timeout", "delay_loop")
+        if isinstance(value := getattr(spec, name, None), int | float) and value > 0
+    ]
+    return max(limits, default=30.0)
+
+
+class CheckRunner:
+    """Runs every checker of a configuration and keeps the desired table up to date.
+
+    ``probe_options`` are passed to every probe factory (script policy and runner, track
+    files); ``on_outcome`` receives every :class:`~pykeepalived.lb.desired.Outcome`, the one
+    of :meth:`start` first. ``jitter`` draws the first-check spread (0..1); ``build`` makes
+    a probe from a checker model (tests pass scripted probes)."""
+
+    def __init__(
+        self,
+        lvs: LvsConfig,
+        on_outcome: Callable[[Outcome], None],
+        *,
+        probe_options: Mapping[str, Any] | None = None,
+        jitter: Callable[[], float] = random.random,
+        build: Callable[..., Probe] = build_probe,
+    ) -> None:
+        self.desired = LbDesired(lvs)
+        self._on_outcome = on_outcome
+        self._options = dict(probe_options or {})
+        self._jitter = jitter
+        self._build_probe = build
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ramps = asyncio.Event()
+        self.checked: dict[CheckerKey, Checked] = {}
+
+    def _publish(self, outcome: Outcome) -> None:
+        self._on_outcome(outcome)
+        if outcome.next_deadline is not None:
+            self._ramps.set()
+
+    def _build(self, now: float) -> None:
+        lvs = self.desired.lvs
+        for key, spec in iter_checkers(lvs):
+            rs = lvs.virtual_servers[key.vs].real_servers[key.rs]
+            ref = self.desired.checker_ref(key)
+            label = f"{spec.kind} on {ref.rs.label}"
+            disabled: str | None = None
+            try:
+                probe = self._build_probe(spec, rs_weight=rs.weight, **self._options)
+            except (LookupError, ValueError) as exc:  # e.g. BFD_CHECK: no probe yet
+                probe, disabled = _NeverUp(), f"{exc}; it counts as up"
+            else:
+                refused = getattr(probe, "refused", None)
+                disabled = str(refused) if refused is not None else None
+            params = params_for(spec, steps=probe.steps)
+            tracker = HealthTracker(params, now=now, jitter=self._jitter())
+            if disabled is not None:
+                log.warning("%s disabled: %s", label, disabled)
+            self.checked[key] = Checked(key, spec, probe, tracker, label, disabled)
+
+    def start(self) -> None:
+        """Build the probes and trackers and publish the startup table (call on the loop)."""
+        self._loop = asyncio.get_running_loop()
+        now = self._loop.time()
+        self._build(now)
+        self._publish(self.desired.start(now))
+
+    async def run(self) -> None:
+        """Start (unless done), then run every checker and the slow-start ticks until
+        cancelled."""
+        if self._loop is None:
+            self.start()
+        async with asyncio.TaskGroup() as tg:
+            for checked in self.checked.values():
+                if checked.disabled is None:
+                    tg.create_task(self._check(checked), name=checked.label)
+            tg.create_task(self._ticks(), name="slow-start ticks")
+
+    def shutdown(self) -> None:
+        """Publish the shutdown outcome (``omega`` notifications, empty table)."""
+        if self._loop is not None:
+            self._on_outcome(self.desired.shutdown(self._loop.time()))
+
+    # -- the tasks -------------------------------------------------------------------------
+
+    async def _check(self, checked: Checked) -> None:
+        assert self._loop is not None
+        loop, tracker = self._loop, checked.tracker
+        passive = math.isinf(tracker.next_probe_at())
+        outer = _own_limit(checked.spec) + SAFETY_MARGIN
+        while True:
+            due = loop.time() + FILE_POLL if passive else tracker.next_probe_at()
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            step = tracker.next_step()
+            began = loop.time()
+            try:
+                async with asyncio.timeout(outer):
+                    result = await checked.probe.probe(step)
+            except TimeoutError:
+                result = CheckResult(False, f"no result within {outer:g} s")
+            except Exception as exc:  # a probe bug is a failed check, never a dead task
+                log.exception("%s: probe failed unexpectedly", checked.label)
+                result = CheckResult(False, f"probe error: {exc}")
+            now = loop.time()
+            if result.elapsed is None:
+                result = replace(result, elapsed=now - began)
+            self.record(checked.key, result, now)
+
+    def record(self, key: CheckerKey, result: CheckResult, now: float) -> None:
+        """Feed one probe result (the tasks call it; tests may too)."""
+        checked = self.checked[key]
+        tracker = checked.tracker
+        before = (tracker.up, tracker.weight)
+        change = tracker.record(result, now)
+        if not result.ok:
+            log.debug("%s failed: %s", checked.label, result.detail)
+        if change is None and (tracker.up, tracker.weight) == before:
+            return
+        status = CheckerStatus(tracker.up, tracker.weight)
+        self._publish(self.desired.update(key, status, now, change=change))
+
+    async def _ticks(self) -> None:
+        """Re-evaluate at the slow-start deadlines."""
+        assert self._loop is not None
+        loop = self._loop
+        while True:
+            deadline = self.desired.next_deadline(loop.time())
+            if deadline is None:
+                self._ramps.clear()
+                await self._ramps.wait()
+                continue
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            self._publish(self.desired.tick(loop.time()))

@@ -1,0 +1,199 @@
+"""The checker subsystem's composition root (keepalived's ``Keepalived_healthcheckers``).
+
+From the configuration's ``virtual_server`` blocks it builds, in order:
+
+1. the script policy and runner (``MISC_CHECK``, ``send_program``, notify scripts), the LVS
+   FIFOs (``notify_fifo``, ``lvs_notify_fifo``) and the notifier;
+2. the load-balancer backend and its :class:`~pykeepalived.lb.reconcile.LbReconciler` — for
+   now the in-memory table: the kernel dataplanes (IPVS, nftables) come with the
+   load-balancing work, and until then the table is what the logs show;
+3. the :class:`~pykeepalived.check.runner.CheckRunner`, whose every outcome is logged
+   (keepalived's "Adding service …" lines), notified (scripts, FIFO lines, alerts) and handed
+   to the reconciler as the new desired table.
+
+On SIGTERM/SIGINT the checks stop, the ``omega`` notifications are sent, the table is emptied
+(unless ``-I``), and the notify scripts get up to ``stop_notify_timeout`` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pykeepalived.check.events import describe, notify_plan
+from pykeepalived.check.runner import CheckRunner
+from pykeepalived.lb.memory import MemoryBackend
+from pykeepalived.lb.model import LbState
+from pykeepalived.lb.reconcile import LbReconciler
+from pykeepalived.notify.fifo import lvs_fifos
+from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
+from pykeepalived.trackfile import write_init_files
+
+if TYPE_CHECKING:
+    from pykeepalived.config.model.root import Config
+    from pykeepalived.lb.backend import LbBackend
+    from pykeepalived.lb.desired import Outcome
+    from pykeepalived.notify.events import SmtpAlert
+
+__all__ = ["CheckApp", "CheckOptions"]
+
+log = logging.getLogger("pykeepalived.check")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """Run-time settings of the checker subsystem (from the command line)."""
+
+    dont_release_ipvs: bool = False
+    """``-I``: leave the load-balancer table in place on stop."""
+    ignore_sigint: bool = False
+    resync_every: float = 30.0
+    """Seconds between two reads of the backend's table (drift repair)."""
+    stop_notify_timeout: float = 1.0
+    """Seconds the shutdown notifies are waited for."""
+
+
+class CheckApp:
+    """Runs the health checkers of one configuration until stopped."""
+
+    def __init__(
+        self, config: Config, options: CheckOptions, backend: LbBackend | None = None
+    ) -> None:
+        self._config = config
+        self._options = options
+        self._backend = backend if backend is not None else MemoryBackend()
+        self._stop = asyncio.Event()
+        self._stopping = False
+        gd = config.global_defs
+        self._policy = ScriptPolicy.from_globals(gd)
+        self._runner = ScriptRunner()
+        self._fifos = lvs_fifos(gd, self._policy, self._runner, notify_reader=not config.has_vrrp)
+        self._notifier = Notifier(
+            self._runner, self._policy, fifos=self._fifos, gd=gd, alert_sink=self._alert
+        )
+        self.reconciler = LbReconciler(self._backend, resync_every=options.resync_every)
+        used = {
+            c.track_file
+            for vs in config.lvs.virtual_servers
+            for rs in vs.real_servers
+            for c in rs.checkers
+            if c.kind == "FILE_CHECK"
+        }
+        self._track_files = [tf for tf in config.vrrp.track_files if tf.name in used]
+        self.checks = CheckRunner(
+            config.lvs,
+            self._on_outcome,
+            probe_options={
+                "policy": self._policy,
+                "runner": self._runner,
+                "track_files": {tf.name: tf for tf in self._track_files},
+                "ssl_config": config.lvs.ssl,
+            },
+        )
+
+    @property
+    def backend(self) -> LbBackend:
+        return self._backend
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down (safe from a signal handler)."""
+        self._stop.set()
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        lvs, gd = self._config.lvs, self._config.global_defs
+        for event in outcome.events:
+            log.info("%s", describe(event))
+            self._notifier.send_lvs(notify_plan(event, lvs, gd))
+        if not self._stopping:
+            self.reconciler.set_desired(outcome.desired)
+
+    def _check_scripts(self) -> None:
+        """Judge every notify script once at start-up, under the labels the events use (a
+        refusal is logged once, here, and cached)."""
+        desired = self.checks.desired
+        for i, vs in enumerate(self._config.lvs.virtual_servers):
+            vs_label = desired.vs_ref(i).label
+            scripts = [(f"{w} of {vs_label}", getattr(vs, w)) for w in ("quorum_up", "quorum_down")]
+            for j, rs in enumerate(vs.real_servers):
+                rs_label = desired.rs_ref(i, j).label
+                scripts.extend(
+                    (f"{w} of {rs_label} in {vs_label}", getattr(rs, w))
+                    for w in ("notify_up", "notify_down")
+                )
+            for label, script in scripts:
+                if script is not None:
+                    self._policy.prepare(script, label)
+
+    @staticmethod
+    def _alert(alert: SmtpAlert) -> None:
+        log.info("SMTP alert not sent (e-mail delivery is not implemented yet): %s", alert.subject)
+
+    # -- run -----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until :meth:`stop` (or SIGTERM/SIGINT); returns the exit status."""
+        loop = asyncio.get_running_loop()
+        for vs in self._config.lvs.virtual_servers:
+            if vs.ha_suspend:
+                log.warning("ha_suspend is not implemented yet: checks run regardless")
+                break
+        log.info("load-balancer table: in memory (no kernel dataplane yet)")
+        self._check_scripts()
+        if self._track_files:
+            await asyncio.to_thread(write_init_files, self._track_files)
+        self._install_signals(loop)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(self.reconciler.run(), name="lb-reconciler"),
+                    tg.create_task(self._notifier.run(), name="lvs-notify"),
+                    *(tg.create_task(f.run(), name=f"fifo {f.path}") for f in self._fifos),
+                ]
+                self.checks.start()
+                checks = tg.create_task(self.checks.run(), name="checkers")
+                await self._stop.wait()
+                checks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checks
+                await self._shutdown()
+                for task in background:
+                    task.cancel()
+        finally:
+            self._remove_signals(loop)
+            for fifo in self._fifos:
+                fifo.close()
+        log.info("Stopped")
+        return 0
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        self.checks.shutdown()  # the omega notifies
+        if self._options.dont_release_ipvs:
+            log.info("leaving the load-balancer table in place (-I)")
+        else:
+            self.reconciler.set_desired(LbState())
+            await self.reconciler.reconcile()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._options.stop_notify_timeout):
+                await self._notifier.drain()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        if not self._options.ignore_sigint:
+            loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
+
+    @staticmethod
+    def _remove_signals(loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    def _on_stop_signal(self, name: str) -> None:
+        if not self._stop.is_set():
+            log.info("%s received: stopping", name)
+        self.stop()

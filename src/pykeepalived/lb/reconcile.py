@@ -1,0 +1,122 @@
+"""The one loop from the desired load-balancer table to a backend: plan, apply, re-read.
+
+:meth:`LbReconciler.set_desired` is synchronous (the checker runner calls it after every
+change); :meth:`LbReconciler.run` wakes on a change and every ``resync_every`` seconds, reads the
+backend's table, applies :func:`~pykeepalived.lb.plan.plan` change by change and reads again, so
+that a destination deleted by hand is back within the resync interval (drift repair).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from pykeepalived.lb.backend import BackendError
+from pykeepalived.lb.model import LbState
+from pykeepalived.lb.plan import Change, plan
+
+if TYPE_CHECKING:
+    from pykeepalived.lb.backend import LbBackend
+
+__all__ = ["LbReconciler", "LbRound"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LbRound:
+    """What one round did."""
+
+    applied: tuple[Change, ...] = ()
+    failed: tuple[tuple[Change | None, str], ...] = ()
+    """Changes that failed, with the reason (None: reading the table failed)."""
+    drift: tuple[Change, ...] = ()
+    """Changes that repaired a table somebody else changed since our last round."""
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed."""
+        return not self.failed
+
+
+class LbReconciler:
+    """Keeps one backend's table equal to the desired one."""
+
+    def __init__(
+        self, backend: LbBackend, *, resync_every: float = 30.0, retry_after: float = 1.0
+    ) -> None:
+        self._backend = backend
+        self._resync = resync_every
+        self._retry_after = min(retry_after, resync_every)
+        self._desired = LbState()
+        self._expected: LbState | None = None
+        """The table as our last round left it (None: not known)."""
+        self._dirty = asyncio.Event()
+        self._failing = False
+        self.rounds = 0
+        """Rounds run so far."""
+        self.last: LbRound | None = None
+        """The last round's result."""
+
+    @property
+    def desired(self) -> LbState:
+        """The table wanted now."""
+        return self._desired
+
+    def set_desired(self, desired: LbState) -> None:
+        """Want ``desired`` (wakes the loop when it differs). Never blocks."""
+        if desired != self._desired:
+            self._desired = desired
+            self._dirty.set()
+
+    def poke(self) -> None:
+        """Run a round soon (e.g. after a kernel notification)."""
+        self._dirty.set()
+
+    async def run(self) -> NoReturn:
+        """Reconcile on change and every ``resync_every`` seconds, forever."""
+        while True:
+            wait = self._retry_after if self._failing else self._resync
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._dirty.wait()
+            await self.reconcile()
+
+    async def reconcile(self) -> LbRound:
+        """One round: read, plan, apply, remember what the table should now be."""
+        self._dirty.clear()
+        self.rounds += 1
+        desired = self._desired
+        try:
+            actual = await self._backend.read()
+        except BackendError as exc:
+            log.warning("cannot read the load-balancer table: %s", exc)
+            return self._finish(LbRound(failed=((None, str(exc)),)))
+        drift: tuple[Change, ...] = ()
+        if self._expected is not None and actual != self._expected:
+            drift = tuple(plan(self._expected, actual))
+            for change in drift:
+                log.warning("load-balancer table changed behind our back; repairing: %s", change)
+        applied: list[Change] = []
+        failed: list[tuple[Change | None, str]] = []
+        for change in plan(desired, actual):
+            try:
+                await self._backend.apply(change)
+            except BackendError as exc:
+                log.error("%s failed: %s", change, exc)
+                failed.append((change, str(exc)))
+            else:
+                log.info("%s", change)
+                applied.append(change)
+        self._expected = desired if not failed else None
+        return self._finish(LbRound(tuple(applied), tuple(failed), drift))
+
+    def _finish(self, result: LbRound) -> LbRound:
+        self._failing = not result.ok
+        if not result.ok:
+            self._expected = None
+        self.last = result
+        return result

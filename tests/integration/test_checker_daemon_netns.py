@@ -1,0 +1,230 @@
+"""The checker subsystem for real: ``pykeepalived -C`` checking real servers in a namespace,
+and the parent supervising a VRRP and a checker child."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.privileged]
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+class Lab:
+    """One namespace: real servers on 192.0.2.10/.11 (lo), eth0 towards a peer namespace."""
+
+    def __init__(self, ns: str, peer: str, tmp: Path) -> None:
+        self.ns, self.peer, self.tmp = ns, peer, tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, *argv: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, *argv], stdout=out, stderr=subprocess.STDOUT
+            )
+        self.procs.append(proc)
+        return proc
+
+    def web(self, last: int) -> subprocess.Popen[bytes]:
+        return self.spawn(
+            sys.executable, "-m", "http.server", "--bind", f"192.0.2.{last}", "80",
+            "--directory", str(self.tmp),
+        )  # fmt: skip
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 (network namespaces)")
+    tag = f"pkcd{uuid.uuid4().hex[:6]}"
+    ns, peer = f"{tag}a", f"{tag}b"
+    created: list[str] = []
+    the_lab = Lab(ns, peer, tmp_path)
+    try:
+        for name in (ns, peer):
+            _run("ip", "netns", "add", name)
+            created.append(name)
+            _run("ip", "-n", name, "link", "set", "lo", "up")
+        for last in (10, 11):
+            _run("ip", "-n", ns, "addr", "add", f"192.0.2.{last}/32", "dev", "lo")
+        _run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0",
+             "netns", peer)  # fmt: skip
+        _run("ip", "-n", ns, "addr", "add", "198.51.100.1/24", "dev", "eth0")
+        _run("ip", "-n", ns, "link", "set", "eth0", "up")
+        _run("ip", "-n", peer, "link", "set", "eth0", "up")
+        yield the_lab
+    finally:
+        the_lab.stop_all()
+        for name in created:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        left = [n for n in created if os.path.exists(f"/run/netns/{n}")]
+        assert not left, f"could not delete network namespaces {left}"
+
+
+def recorder(tmp: Path) -> tuple[Path, Path]:
+    record = tmp / "notified"
+    script = tmp / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {record}\n')
+    script.chmod(0o755)
+    return script, record
+
+
+VIRTUAL_SERVER = """
+virtual_server 192.0.2.1 80 {{
+  delay_loop 0.2
+  lb_algo wrr
+  lb_kind NAT
+  protocol TCP
+  real_server 192.0.2.10 80 {{
+    weight 3
+    notify_up "{script} up 10"
+    notify_down "{script} down 10"
+    TCP_CHECK {{
+      connect_timeout 0.3
+    }}
+  }}
+  real_server 192.0.2.11 80 {{
+    HTTP_GET {{
+      url {{
+        path /
+      }}
+      connect_timeout 0.3
+      delay_before_retry 0.2
+    }}
+  }}
+}}
+"""
+
+
+def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
+    script, record = recorder(lab.tmp)
+    conf = lab.tmp / "keepalived.conf"
+    conf.write_text(VIRTUAL_SERVER.format(script=script))
+    log = lab.tmp / "checker.log"
+    web10 = lab.web(10)
+    lab.web(11)
+    time.sleep(0.5)  # the servers listen
+    pids = [lab.tmp / n for n in ("main.pid", "checkers.pid")]
+    director = lab.spawn(
+        sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-C", "-f", str(conf),
+        "-p", str(pids[0]), "-c", str(pids[1]), log=log,
+    )  # fmt: skip
+
+    def logged(text: str) -> Callable[[], bool]:
+        return lambda: text in log.read_text(errors="replace")
+
+    lab.wait_for("the startup table", logged("add 192.0.2.11:80 weight 1"), 5.0, log)
+    assert "add 192.0.2.10:80 weight 3 to tcp 192.0.2.1:80" in log.read_text()
+    assert "Keepalived_healthcheckers[" in log.read_text()
+    assert int(pids[1].read_text()) == director.pid
+    web10.terminate()
+    web10.wait(5)
+    lab.wait_for(
+        "the server to leave",
+        logged("Removing service [192.0.2.10]:tcp:80 from VS [192.0.2.1]:tcp:80"),
+        5.0,
+        log,
+    )
+    assert "delete 192.0.2.10:80 from tcp 192.0.2.1:80" in log.read_text()
+    lab.wait_for(
+        "notify_down", lambda: record.exists() and "down 10" in record.read_text(), 3.0, log
+    )
+    lab.web(10)
+    lab.wait_for("the server to come back", logged("Adding service [192.0.2.10]:tcp:80"), 5.0, log)
+    lab.wait_for("notify_up", lambda: "up 10" in record.read_text(), 3.0, log)
+    director.send_signal(signal.SIGTERM)
+    assert director.wait(10) == 0, log.read_text()
+    assert "delete service tcp 192.0.2.1:80" in log.read_text()
+    assert not any(p.exists() for p in pids)
+
+
+BOTH = (
+    """
+vrrp_instance VI_1 {{
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {{
+    198.51.100.100/24
+  }}
+}}
+"""
+    + VIRTUAL_SERVER
+)
+
+
+def test_the_parent_runs_and_respawns_one_child_per_subsystem(lab: Lab) -> None:
+    script, _ = recorder(lab.tmp)
+    conf = lab.tmp / "keepalived.conf"
+    conf.write_text(BOTH.format(script=script))
+    log = lab.tmp / "daemon.log"
+    lab.web(10)
+    lab.web(11)
+    main, vrrp, checkers = (lab.tmp / f"{n}.pid" for n in ("main", "vrrp", "checkers"))
+    parent = lab.spawn(
+        sys.executable, "-m", "pykeepalived", "-n", "-l", "-f", str(conf),
+        "-p", str(main), "-r", str(vrrp), "-c", str(checkers), log=log,
+    )  # fmt: skip
+
+    def pid(path: Path) -> int:
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return 0
+
+    lab.wait_for("three pid files", lambda: all(map(pid, (main, vrrp, checkers))), 10.0, log)
+    assert pid(main) == parent.pid
+    assert len({pid(main), pid(vrrp), pid(checkers)}) == 3
+    for child in (vrrp, checkers):
+        stat = Path(f"/proc/{pid(child)}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[1]) == parent.pid  # ppid: a child of the parent
+    lab.wait_for(
+        "the VRRP child to be master", lambda: "Entering MASTER STATE" in log.read_text(), 5.0, log
+    )
+    text = log.read_text()
+    assert "Keepalived[" in text
+    assert "Keepalived_vrrp[" in text
+    assert "Keepalived_healthcheckers[" in text
+    old_vrrp, old_checkers = pid(vrrp), pid(checkers)
+    os.kill(old_checkers, signal.SIGKILL)
+    lab.wait_for("a new checker child", lambda: pid(checkers) not in (0, old_checkers), 10.0, log)
+    assert pid(vrrp) == old_vrrp  # the VRRP child never noticed
+    assert "check child exited with signal 9; restarting it" in log.read_text()
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(15) == 0, log.read_text()
+    for gone in (old_vrrp, pid(checkers) or old_checkers):
+        assert not Path(f"/proc/{gone}").exists() or "Z" in Path(f"/proc/{gone}/stat").read_text()
+    assert not main.exists()
