@@ -112,6 +112,8 @@ virtual_server 192.0.2.1 80 {{
     notify_down "{script} down 10"
     TCP_CHECK {{
       connect_timeout 0.3
+      retry 2
+      delay_before_retry 0.3
     }}
   }}
   real_server 192.0.2.11 80 {{
@@ -150,12 +152,19 @@ def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
     assert int(pids[1].read_text()) == director.pid
     web10.terminate()
     web10.wait(5)
+    stopped = time.monotonic()
     lab.wait_for(
         "the server to leave",
         logged("Removing service [192.0.2.10]:tcp:80 from VS [192.0.2.1]:tcp:80"),
         5.0,
         log,
     )
+    detected = time.monotonic() - stopped
+    # refused connections fail at once: the next check comes within delay_loop, then
+    # retry more failures delay_before_retry apart: bound = delay_loop + retry * dbr
+    bound = 0.2 + 2 * 0.3
+    print(f"\n  TCP_CHECK detection: {detected:.3f} s (bound {bound:.1f} s)", end="")
+    assert detected <= bound + 0.3, log.read_text()
     assert "delete 192.0.2.10:80 from tcp 192.0.2.1:80" in log.read_text()
     lab.wait_for(
         "notify_down", lambda: record.exists() and "down 10" in record.read_text(), 3.0, log

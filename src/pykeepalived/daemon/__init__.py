@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
 from pykeepalived.daemon.check_app import CheckApp, CheckOptions
+from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
 from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
 
 if TYPE_CHECKING:
@@ -234,6 +235,9 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                         ignore_sigint=options.ignore_sigint or under_parent,
                     ),
                 )
+            gd = config.global_defs
+            freeze_heap()
+            apply_tuning(gd.vrrp_tuning if subsystem == "vrrp" else gd.checker_tuning, what)
             with pid_files(*files):
                 return asyncio.run(app.run())
         except (StartupError, PidFileError) as exc:

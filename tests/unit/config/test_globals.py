@@ -130,11 +130,14 @@ def test_bad_umask(bad: str) -> None:
 def test_process_tuning_is_grouped_per_process() -> None:
     gd, r = g(
         "vrrp_priority -5\nvrrp_rt_priority 50\ncheckers_x 1\nchecker_cpu_affinity 0 1\n"
-        "vrrp_rlimit_rtime 5000"
+        "vrrp_rlimit_rtime 5000\nbfd_priority 3"
     )
     assert gd.vrrp_tuning == ProcessTuning(priority=-5, rt_priority=50, rlimit_rttime=5000)
     assert gd.checker_tuning == ProcessTuning(cpu_affinity=(0, 1))
-    assert any("not implemented yet" in d.message for d in r.diagnostics)
+    # vrrp_* and checker_* are applied; there is no BFD process yet
+    assert [d.source.split()[0] for d in r.diagnostics if "not implemented" in d.message] == [
+        "bfd_priority"
+    ]
     assert any(d.category is Category.DEPRECATED for d in r.diagnostics)  # *_rlimit_rtime
     assert any(d.category is Category.UNKNOWN_KEYWORD for d in r.diagnostics)  # checkers_x
 

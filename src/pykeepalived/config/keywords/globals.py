@@ -255,19 +255,21 @@ def _group6(ctx: Ctx, stmt: Stmt) -> Any:
     return addr
 
 
-_TUNING_NOTE = "process scheduling tuning is not applied yet"
+_TUNING_NOTE = "this process scheduling setting is not applied yet"
 
 
-def _tuning(prefix: str, status: Status = _NI) -> list[Kw]:
-    """The scheduling keywords of one process (``vrrp_``, ``checker_`` or ``bfd_``)."""
-    rt = Kw(f"{prefix}_rlimit_rttime", integer(2, None), status=status, note=_TUNING_NOTE)
+def _tuning(prefix: str, status: Status | None = None) -> list[Kw]:
+    """The scheduling keywords of one process (``vrrp_``, ``checker_`` or ``bfd_``);
+    ``status`` None: applied (:mod:`pykeepalived.daemon.tuning`)."""
+    extra: dict[str, Any] = {} if status is None else {"status": status, "note": _TUNING_NOTE}
+    rt = Kw(f"{prefix}_rlimit_rttime", integer(2, None), **extra)
     return [
-        Kw(f"{prefix}_priority", integer(-20, 19), status=status, note=_TUNING_NOTE),
-        Kw(f"{prefix}_no_swap", boolean, status=status, note=_TUNING_NOTE),
-        Kw(f"{prefix}_rt_priority", integer(1, 99), status=status, note=_TUNING_NOTE),
+        Kw(f"{prefix}_priority", integer(-20, 19), **extra),
+        Kw(f"{prefix}_no_swap", boolean, **extra),
+        Kw(f"{prefix}_rt_priority", integer(1, 99), **extra),
         rt,
         alias(f"{prefix}_rlimit_rtime", rt, deprecated=f"use '{prefix}_rlimit_rttime' instead"),
-        Kw(f"{prefix}_cpu_affinity", _cpus, status=status, note=_TUNING_NOTE),
+        Kw(f"{prefix}_cpu_affinity", _cpus, **extra),
     ]
 
 
@@ -364,7 +366,7 @@ GLOBAL_DEFS = BlockSchema(
         Kw("bfd_process_name", string),
         *_tuning("vrrp"),
         *_tuning("checker"),
-        *_tuning("bfd"),
+        *_tuning("bfd", _NI),
         Kw("max_auto_priority", integer(-1, 99), status=_NI, note=_TUNING_NOTE),
         Kw("min_auto_priority_delay", integer(0, 10_000_000), status=_NI, note=_TUNING_NOTE),
         Kw("script_user", _script_user),
