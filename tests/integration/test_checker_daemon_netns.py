@@ -237,3 +237,31 @@ def test_the_parent_runs_and_respawns_one_child_per_subsystem(lab: Lab) -> None:
     for gone in (old_vrrp, pid(checkers) or old_checkers):
         assert not Path(f"/proc/{gone}").exists() or "Z" in Path(f"/proc/{gone}/stat").read_text()
     assert not main.exists()
+
+
+def test_ha_suspend_holds_the_checks_while_the_vip_is_elsewhere(lab: Lab) -> None:
+    script, _ = recorder(lab.tmp)
+    conf = lab.tmp / "keepalived.conf"
+    conf.write_text(
+        VIRTUAL_SERVER.format(script=script).replace(
+            "delay_loop 0.2", "delay_loop 0.2\n  ha_suspend"
+        )
+    )
+    log = lab.tmp / "checker.log"
+    lab.web(11)  # 192.0.2.10 is down from the start
+    director = lab.spawn(
+        sys.executable, "-m", "pykeepalived", "-n", "-l", "-C", "-f", str(conf),
+        "-p", str(lab.tmp / "m.pid"), "-c", str(lab.tmp / "c.pid"), log=log,
+    )  # fmt: skip
+
+    def logged(text: str) -> Callable[[], bool]:
+        return lambda: text in log.read_text(errors="replace")
+
+    lab.wait_for("suspension", logged("VS [192.0.2.1]:tcp:80: its address is not here"), 5.0, log)
+    time.sleep(2.0)  # ten delay_loops: nothing is checked, so nothing is removed
+    assert "Removing service" not in log.read_text(), log.read_text()
+    _run("ip", "-n", lab.ns, "addr", "add", "192.0.2.1/32", "dev", "lo")  # the VIP arrives
+    lab.wait_for("resumption", logged("its address is back, checks resume"), 5.0, log)
+    lab.wait_for("the dead server to go", logged("Removing service [192.0.2.10]:tcp:80"), 5.0, log)
+    director.send_signal(signal.SIGTERM)
+    assert director.wait(10) == 0, log.read_text()

@@ -110,8 +110,26 @@ class CheckRunner:
         self._jitter = jitter
         self._build_probe = build
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._suspended_logged: set[int] = set()
         self._ramps = asyncio.Event()
+        self._resumed: dict[int, asyncio.Event] = {}
+        """Virtual servers suspended by ``ha_suspend``: set again when they may run."""
         self.checked: dict[CheckerKey, Checked] = {}
+
+    def set_active(self, vs: int, active: bool) -> None:
+        """``ha_suspend``: run the checkers of virtual server ``vs`` or hold them (a probe
+        under way finishes; the next one waits). States are kept while suspended."""
+        event = self._resumed.setdefault(vs, asyncio.Event())
+        if active and not event.is_set():
+            if vs in self._suspended_logged:
+                log.info("VS %s: its address is back, checks resume", self.desired.vs_ref(vs).label)
+            event.set()
+        elif not active and (event.is_set() or vs not in self._suspended_logged):
+            log.info(
+                "VS %s: its address is not here, checks suspended", self.desired.vs_ref(vs).label
+            )
+            self._suspended_logged.add(vs)
+            event.clear()
 
     def _publish(self, outcome: Outcome) -> None:
         self._on_outcome(outcome)
@@ -168,9 +186,13 @@ class CheckRunner:
         loop, tracker = self._loop, checked.tracker
         passive = math.isinf(tracker.next_probe_at())
         outer = _own_limit(checked.spec) + SAFETY_MARGIN
+        resumed = self._resumed.get(checked.key.vs)
         while True:
             due = loop.time() + FILE_POLL if passive else tracker.next_probe_at()
             await asyncio.sleep(max(0.0, due - loop.time()))
+            if resumed is not None and not resumed.is_set():
+                await resumed.wait()
+                continue  # the schedule may be long past: take the tracker's next slot
             step = tracker.next_step()
             began = loop.time()
             try:

@@ -26,14 +26,17 @@ from typing import TYPE_CHECKING
 
 from pykeepalived.check.events import describe, notify_plan
 from pykeepalived.check.runner import CheckRunner
+from pykeepalived.config.model.lvs import AddressService, GroupService, VsgRange
 from pykeepalived.lb.memory import MemoryBackend
 from pykeepalived.lb.model import LbState
 from pykeepalived.lb.reconcile import LbReconciler
+from pykeepalived.net.netlink import AddressEvent, Netlink, NetlinkFailure
 from pykeepalived.notify.fifo import lvs_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.trackfile import write_init_files
 
 if TYPE_CHECKING:
+    from pykeepalived.config.model.common import IPAddress
     from pykeepalived.config.model.root import Config
     from pykeepalived.lb.backend import LbBackend
     from pykeepalived.lb.desired import Outcome
@@ -139,12 +142,14 @@ class CheckApp:
     async def run(self) -> int:
         """Run until :meth:`stop` (or SIGTERM/SIGINT); returns the exit status."""
         loop = asyncio.get_running_loop()
-        for vs in self._config.lvs.virtual_servers:
-            if vs.ha_suspend:
-                log.warning("ha_suspend is not implemented yet: checks run regardless")
-                break
         log.info("load-balancer table: in memory (no kernel dataplane yet)")
         self._check_scripts()
+        suspendable = self._suspendable()
+        nl: Netlink | None = None
+        if suspendable:
+            nl = Netlink()
+            local = {a.local for a in await nl.read_addresses()}
+            self._apply_suspend(suspendable, local)
         if self._track_files:
             await asyncio.to_thread(write_init_files, self._track_files)
         self._install_signals(loop)
@@ -155,6 +160,10 @@ class CheckApp:
                     tg.create_task(self._notifier.run(), name="lvs-notify"),
                     *(tg.create_task(f.run(), name=f"fifo {f.path}") for f in self._fifos),
                 ]
+                if nl is not None:
+                    background.append(
+                        tg.create_task(self._watch(nl, suspendable, local), name="ha_suspend")
+                    )
                 self.checks.start()
                 checks = tg.create_task(self.checks.run(), name="checkers")
                 await self._stop.wait()
@@ -165,11 +174,67 @@ class CheckApp:
                 for task in background:
                     task.cancel()
         finally:
+            if nl is not None:
+                await nl.aclose()
             self._remove_signals(loop)
             for fifo in self._fifos:
                 fifo.close()
         log.info("Stopped")
         return 0
+
+    # -- ha_suspend ----------------------------------------------------------------------------
+
+    def _suspendable(self) -> dict[int, list[tuple[IPAddress, IPAddress]]]:
+        """The ``ha_suspend`` virtual servers and their address ranges."""
+        out: dict[int, list[tuple[IPAddress, IPAddress]]] = {}
+        groups = {g.name: g for g in self._config.lvs.virtual_server_groups}
+        for i, vs in enumerate(self._config.lvs.virtual_servers):
+            if not vs.ha_suspend:
+                continue
+            service = vs.service
+            if isinstance(service, AddressService):
+                out[i] = [(service.address, service.address)]
+            elif isinstance(service, GroupService) and service.group in groups:
+                out[i] = [
+                    (e.first, e.last)
+                    for e in groups[service.group].entries
+                    if isinstance(e, VsgRange)
+                ]
+        return out
+
+    def _apply_suspend(
+        self, suspendable: dict[int, list[tuple[IPAddress, IPAddress]]], local: set[IPAddress]
+    ) -> None:
+        for vs, ranges in suspendable.items():
+            here = any(
+                first.version == a.version and int(first) <= int(a) <= int(last)
+                for a in local
+                for first, last in ranges
+            )
+            self.checks.set_active(vs, here)
+
+    async def _watch(
+        self,
+        nl: Netlink,
+        suspendable: dict[int, list[tuple[IPAddress, IPAddress]]],
+        local: set[IPAddress],
+    ) -> None:
+        """Follow the local addresses (netlink) and suspend or resume the checkers."""
+        while True:
+            try:
+                async with contextlib.aclosing(nl.watch()) as events:
+                    async for event in events:
+                        if isinstance(event, AddressEvent):
+                            if event.deleted:
+                                local.discard(event.record.local)
+                            else:
+                                local.add(event.record.local)
+                            self._apply_suspend(suspendable, local)
+            except NetlinkFailure as exc:
+                log.warning("netlink address watch failed (retrying): %s", exc)
+            await asyncio.sleep(1.0)
+            local = {a.local for a in await nl.read_addresses()}
+            self._apply_suspend(suspendable, local)
 
     async def _shutdown(self) -> None:
         self._stopping = True
