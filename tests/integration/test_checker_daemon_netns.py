@@ -40,10 +40,17 @@ class Lab:
         return proc
 
     def web(self, last: int) -> subprocess.Popen[bytes]:
-        return self.spawn(
+        """A real server on 192.0.2.LAST:80, returned once it listens."""
+        proc = self.spawn(
             sys.executable, "-m", "http.server", "--bind", f"192.0.2.{last}", "80",
             "--directory", str(self.tmp),
         )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not _run("ip", "netns", "exec", self.ns, "ss", "-Hltn", f"src 192.0.2.{last}:80"):
+            assert proc.poll() is None, "the web server died"
+            assert time.monotonic() < deadline, "the web server does not listen"
+            time.sleep(0.05)
+        return proc
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
         deadline = time.monotonic() + timeout
@@ -136,7 +143,6 @@ def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
     log = lab.tmp / "checker.log"
     web10 = lab.web(10)
     lab.web(11)
-    time.sleep(0.5)  # the servers listen
     pids = [lab.tmp / n for n in ("main.pid", "checkers.pid")]
     director = lab.spawn(
         sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-C", "-f", str(conf),
@@ -164,7 +170,8 @@ def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
     # retry more failures delay_before_retry apart: bound = delay_loop + retry * dbr
     bound = 0.2 + 2 * 0.3
     print(f"\n  TCP_CHECK detection: {detected:.3f} s (bound {bound:.1f} s)", end="")
-    assert detected <= bound + 0.3, log.read_text()
+    # (the margin covers this harness: stopping the server process, polling the log)
+    assert detected <= bound + 1.0, log.read_text()
     assert "delete 192.0.2.10:80 from tcp 192.0.2.1:80" in log.read_text()
     lab.wait_for(
         "notify_down", lambda: record.exists() and "down 10" in record.read_text(), 3.0, log
