@@ -208,14 +208,13 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
     """Run one subsystem (``vrrp`` or ``check``) in the foreground until SIGTERM/SIGINT; the
     exit status. Under a parent (:mod:`.parent`) only the subsystem's own pid file is written,
     otherwise the parent's too."""
-    handlers = configure_logging(options, subsystem)
     under_parent = CHILD_ENV in os.environ
     own = options.vrrp_pid_file if subsystem == "vrrp" else options.checkers_pid_file
     files = (own,) if under_parent else (options.pid_file, own)
     what = "VRRP" if subsystem == "vrrp" else "Healthcheck"
     if options.ignore_sigint or under_parent:  # the parent turns a ^C into SIGTERM
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _logging(options, subsystem):
         log.info("Starting pykeepalived v%s (%s subsystem, pid %d)", __version__, what, os.getpid())
         try:
             app: VrrpApp | CheckApp
@@ -241,15 +240,7 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
             with pid_files(*files):
                 return asyncio.run(app.run())
         except (StartupError, PidFileError) as exc:
-            log.error("%s", exc)
-            if not options.log_console:
-                sys.stderr.write(f"pykeepalived: {exc}\n")
-            return 1
-    finally:
-        root = logging.getLogger()
-        for handler in handlers:
-            root.removeHandler(handler)
-            handler.close()
+            return _cannot_start(exc, options)
 
 
 def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence[str]) -> int:
@@ -257,8 +248,7 @@ def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence
     ``argv`` and ``-P``/``-C``), until SIGTERM/SIGINT; the exit status."""
     from pykeepalived.daemon.parent import Supervisor
 
-    handlers = configure_logging(options, "parent")
-    try:
+    with _logging(options, "parent"):
         log.info("Starting pykeepalived v%s (parent, pid %d)", __version__, os.getpid())
         try:
             with pid_files(options.pid_file):
@@ -267,10 +257,22 @@ def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence
                 )
                 return asyncio.run(supervisor.run())
         except PidFileError as exc:
-            log.error("%s", exc)
-            if not options.log_console:
-                sys.stderr.write(f"pykeepalived: {exc}\n")
-            return 1
+            return _cannot_start(exc, options)
+
+
+def _cannot_start(exc: Exception, options: DaemonOptions) -> int:
+    log.error("%s", exc)
+    if not options.log_console:
+        sys.stderr.write(f"pykeepalived: {exc}\n")
+    return 1
+
+
+@contextlib.contextmanager
+def _logging(options: DaemonOptions, process: str) -> Iterator[None]:
+    """keepalived's logging for ``process`` for the duration (see :func:`configure_logging`)."""
+    handlers = configure_logging(options, process)
+    try:
+        yield
     finally:
         root = logging.getLogger()
         for handler in handlers:
