@@ -19,12 +19,12 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pykeepalived.errors import PykeepalivedError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "IPPROTO_AH",
@@ -33,6 +33,8 @@ __all__ = [
     "SocketFailure",
     "VrrpSocket",
     "VrrpSocketParams",
+    "receive_all",
+    "received_at",
 ]
 
 IPPROTO_VRRP = 112
@@ -139,13 +141,7 @@ class VrrpSocket:
         self._loop.add_reader(self._sock.fileno(), self._readable, on_datagram)
 
     def _readable(self, on_datagram: Callable[[Datagram], None]) -> None:
-        while True:
-            try:
-                data, ancdata, _flags, addr = self._sock.recvmsg(_MAX_DATAGRAM, 256)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # e.g. ENETDOWN while the link flaps; the next read may work
+        for data, ancdata, addr in receive_all(self._sock, _MAX_DATAGRAM):
             datagram = _datagram(self.params.family, data, ancdata, addr)
             if datagram is not None:
                 on_datagram(datagram)
@@ -163,6 +159,20 @@ class VrrpSocket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def receive_all(
+    sock: socket.socket, size: int
+) -> Iterator[tuple[bytes, list[tuple[int, int, bytes]], Any]]:
+    """``(data, ancillary data, address)`` of every datagram waiting on a non-blocking
+    socket; stops quietly on an error (e.g. ENETDOWN while a link flaps: the next read may
+    work)."""
+    while True:
+        try:
+            data, ancdata, _flags, addr = sock.recvmsg(size, 256)
+        except OSError:  # BlockingIOError: all read
+            return
+        yield data, ancdata, addr
 
 
 def _open(params: VrrpSocketParams) -> socket.socket:

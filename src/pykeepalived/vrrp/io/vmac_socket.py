@@ -26,7 +26,7 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from pykeepalived.vrrp.io.socket import Datagram, SocketFailure, received_at
+from pykeepalived.vrrp.io.socket import Datagram, SocketFailure, receive_all, received_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,13 +149,7 @@ class VmacReceiver:
         self._loop.add_reader(self._sock.fileno(), self._readable, on_datagram)
 
     def _readable(self, on_datagram: Callable[[Datagram], None]) -> None:
-        while True:
-            try:
-                data, ancdata, _flags, addr = self._sock.recvmsg(_MAX_FRAME, 256)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # e.g. ENETDOWN while the link flaps; the next read may work
+        for data, ancdata, addr in receive_all(self._sock, _MAX_FRAME):
             if addr[2] in (PACKET_OUTGOING, PACKET_OTHERHOST):
                 continue
             datagram = parse_packet(self.family, data, received_at(ancdata))
