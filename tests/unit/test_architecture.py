@@ -47,7 +47,12 @@ PURE_CORES = (
     + [PACKAGE / "check" / "expect.py"]
     + [PACKAGE / "check" / name for name in ("http_response.py", "pcre.py")]
     + [PACKAGE / "check" / name for name in ("tracker.py", "events.py")]
-    + [PACKAGE / "lb" / name for name in ("model.py", "plan.py", "desired.py")]
+    + [
+        PACKAGE / "lb" / name
+        for name in ("model.py", "plan.py", "desired.py", "nft_plan.py", "schedulers.py")
+    ]
+    + [PACKAGE / "lb" / "choose.py"]
+    + [PACKAGE / "control" / name for name in ("schemas.py", "ipvsadm.py")]
 )
 PURE_CORES = [p for p in PURE_CORES if p.exists()]
 
