@@ -37,6 +37,8 @@ PURE_CORES = (
             "packet.py",
             "_ah.py",
             "stats.py",
+            "report.py",
+            "report_config.py",
         )
     ]
     + [

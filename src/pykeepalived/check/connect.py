@@ -28,10 +28,11 @@ def make_socket(
     spec: ConnectedChecker, kind: int = socket.SOCK_STREAM, proto: int = 0
 ) -> socket.socket:
     """A non-blocking socket with the checker's source address, port, interface and mark."""
-    family, _ = target(spec)
-    sock = socket.socket(family, kind, proto)
+    family = socket.AF_INET6 if spec.connect_ip.version == 6 else socket.AF_INET
+    if family == socket.AF_INET6 and spec.bind_if:
+        target(spec)  # an unknown interface is an OSError here, before any socket exists
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK, proto)
     try:
-        sock.setblocking(False)
         if spec.fwmark is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, spec.fwmark)
         if spec.bind_if is not None:

@@ -33,7 +33,15 @@ from pykeepalived.check.http_response import (
     host_header,
 )
 from pykeepalived.check.pcre import Regex, RegexError, compile_regex
-from pykeepalived.check.tcp import ConnectError, ConnectTimeout, endpoint, tcp_connect
+from pykeepalived.check.tcp import (
+    ConnectError,
+    ConnectTimeout,
+    begin_connect,
+    cached_address,
+    endpoint,
+    finish_connect,
+    tcp_connect,
+)
 from pykeepalived.config.model.lvs import HttpGetCheck, SslConfig, SslGetCheck
 
 if TYPE_CHECKING:
@@ -205,6 +213,195 @@ class _Channel:
             first = False
 
 
+class _PlainExchange:
+    """One plain-HTTP exchange on a socket whose connection has started, driven by loop
+    callbacks: no task, one future and one timer whatever the number of reads.
+
+    The stages and their limits are :func:`fetch`'s (each has its own ``connect_timeout``:
+    the connection, sending the request, the first answer, each further read); the timer is
+    re-armed lazily, when it fires before the current stage's deadline. Reads take at most
+    :meth:`ResponseReader.room` bytes, as keepalived's ``read()`` does.
+    """
+
+    __slots__ = (
+        "_deadline",
+        "_fd",
+        "_first",
+        "_loop",
+        "_reader",
+        "_reading",
+        "_request",
+        "_sock",
+        "_stage",
+        "_timeout",
+        "_timer",
+        "_writing",
+        "done",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        request: bytes,
+        reader: ResponseReader,
+        timeout: float,
+    ) -> None:
+        self._loop = loop
+        self._sock: socket.socket | None = sock
+        self._fd = sock.fileno()
+        self._request = request
+        self._reader = reader
+        self._timeout = timeout
+        self._stage = _CONNECTING
+        self._first = True
+        self._reading = self._writing = False
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.done: asyncio.Future[Fetched] = loop.create_future()
+
+    def start(self, connecting: bool) -> asyncio.Future[Fetched]:
+        """Go on from the connection attempt (still ``connecting``, or connected)."""
+        self._deadline = self._loop.time() + self._timeout
+        self._timer = self._loop.call_at(self._deadline, self._on_timer)
+        if connecting:
+            self._writing = True
+            self._loop.add_writer(self._fd, self._on_writable)
+        else:
+            self._send()
+        return self.done
+
+    def close(self) -> None:
+        """Stop watching the socket, drop the timer and close the socket (idempotent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _finish(self, fetched: Fetched) -> None:
+        self.close()
+        if not self.done.done():
+            self.done.set_result(fetched)
+
+    def _abort(self, message: str, reason: str = "") -> None:
+        self._finish(Fetched(None, message, reason, _trace(self._reader)))
+
+    def _crash(self, exc: BaseException) -> None:
+        self.close()
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+    # -- the stages ------------------------------------------------------------------------
+
+    def _on_writable(self) -> None:
+        try:
+            if self._stage == _CONNECTING:
+                assert self._sock is not None
+                try:
+                    finish_connect(self._sock)
+                except ConnectError as exc:
+                    self._finish(_connect_failure(exc))
+                    return
+            self._send()
+        except Exception as exc:  # handed to the awaiting coroutine
+            self._crash(exc)
+
+    def _send(self) -> None:
+        """Send (what is left of) the request; then read."""
+        if self._stage != _SENDING:
+            self._stage = _SENDING
+            self._deadline = self._loop.time() + self._timeout
+        assert self._sock is not None
+        try:
+            sent = self._sock.send(self._request)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._abort("Cannot send get request to", str(exc))
+            return
+        self._request = self._request[sent:]
+        if self._request:
+            if not self._writing:
+                self._writing = True
+                self._loop.add_writer(self._fd, self._on_writable)
+            return
+        # The answer cannot be there yet: wait for it rather than try a read first. The
+        # reader goes in before the writer goes out, so that the socket stays registered
+        # with the loop's poller (a modification, not a removal and a new registration).
+        self._stage = _READING
+        self._deadline = self._loop.time() + self._timeout
+        self._reading = True
+        self._loop.add_reader(self._fd, self._on_readable)
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+
+    def _on_readable(self) -> None:
+        try:
+            self._read()
+        except Exception as exc:  # handed to the awaiting coroutine
+            self._crash(exc)
+
+    def _read(self) -> None:
+        reader, sock = self._reader, self._sock
+        assert sock is not None
+        while True:
+            room = reader.room()
+            if not room:
+                break
+            try:
+                data = sock.recv(room)
+            except (BlockingIOError, InterruptedError):
+                return  # wait for more within the current read's limit
+            except OSError as exc:
+                self._abort("Read error with", exc.strerror or str(exc))
+                return
+            if not data:
+                break
+            reader.feed(data)
+            self._first = False
+            self._deadline = self._loop.time() + self._timeout
+        self._finish(Fetched(reader.finish(), trace=_trace(reader)))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.done.done():
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        limit = f"{self._timeout:g} s"
+        if self._stage == _CONNECTING:
+            self._abort("Timeout connecting", f"no answer within {limit}")
+        elif self._stage == _SENDING:
+            self._abort("Timeout WEB write", f"not sent within {limit}")
+        else:
+            message = "Timeout WEB read" if self._first else "Timeout HTTP read"
+            self._abort(message, f"no data for {limit}")
+
+
+_CONNECTING, _SENDING, _READING = range(3)
+
+
+def _trace(reader: ResponseReader) -> bytes:
+    return bytes(reader.trace) if reader.trace else b""
+
+
+def _connect_failure(exc: ConnectError) -> Fetched:
+    if exc.local:
+        return Fetched(None, "Error connecting", exc.strerror or "")
+    message = "HTTP_CHECK - network unreachable" if exc.immediate else "Connection failed"
+    return Fetched(None, message, exc.strerror or "")
+
+
 async def fetch(
     spec: HttpGetCheck | SslGetCheck,
     url: UrlSpec,
@@ -220,24 +417,58 @@ async def fetch(
     ``verbose`` collects genhash's ``-v`` output. With ``tls_compliant`` a TLS connection that
     ends without a close_notify alert is a read error; otherwise it ends the response.
     """
-    loop = asyncio.get_running_loop()
+    return await _fetch(
+        spec,
+        request_for(spec, url),
+        tls=tls,
+        server_name=sni_for(spec, url) if tls is not None else None,
+        digest=digest,
+        verbose=verbose,
+        tls_compliant=tls_compliant,
+    )
+
+
+async def _fetch(
+    spec: HttpGetCheck | SslGetCheck,
+    request: bytes,
+    *,
+    tls: ssl.SSLContext | None,
+    server_name: str | None,
+    digest: bool,
+    verbose: bool = False,
+    tls_compliant: bool = False,
+    address: tuple[Any, ...] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Fetched:
+    """:func:`fetch` with the request (and the target's socket address, and the running
+    loop) already known."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
     reader = ResponseReader(digest=digest, verbose=verbose)
     timeout = spec.connect_timeout
+    if tls is None:
+        try:
+            sock, connecting = begin_connect(spec, address)
+        except ConnectError as exc:
+            return _connect_failure(exc)
+        exchange = _PlainExchange(loop, sock, request, reader, timeout)
+        try:
+            return await exchange.start(connecting)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:  # a safety net: never raise
+            return Fetched(None, "Read error with", str(exc), _trace(reader))
+        finally:
+            exchange.close()
     deadline = loop.time() + timeout
     try:
-        sock = await tcp_connect(spec)
+        sock = await tcp_connect(spec, address, loop)
     except ConnectTimeout:
         return Fetched(None, "Timeout connecting", f"no answer within {timeout:g} s")
     except ConnectError as exc:
-        if exc.local:
-            return Fetched(None, "Error connecting", exc.strerror or "")
-        message = "HTTP_CHECK - network unreachable" if exc.immediate else "Connection failed"
-        return Fetched(None, message, exc.strerror or "")
+        return _connect_failure(exc)
     channel = _Channel(sock, timeout, tls_compliant=tls_compliant)
     try:
-        if tls is not None:
-            await channel.handshake(tls, sni_for(spec, url), deadline)
-        await channel.send(request_for(spec, url))
+        await channel.handshake(tls, server_name, deadline)
+        await channel.send(request)
         first = True
         while True:
             room = reader.room()
@@ -247,12 +478,12 @@ async def fetch(
             first = False
             reader.feed(data[:room])
     except _Abort as exc:
-        return Fetched(None, exc.message, exc.reason, bytes(reader.trace or b""))
+        return Fetched(None, exc.message, exc.reason, _trace(reader))
     except (OSError, ssl.SSLError, TimeoutError) as exc:  # a safety net: never raise
-        return Fetched(None, "Read error with", str(exc), bytes(reader.trace or b""))
+        return Fetched(None, "Read error with", str(exc), _trace(reader))
     finally:
         sock.close()
-    return Fetched(reader.finish(), trace=bytes(reader.trace or b""))
+    return Fetched(reader.finish(), trace=_trace(reader))
 
 
 _DESCRIBE = {
@@ -272,6 +503,19 @@ _DESCRIBE = {
 """Our words for keepalived's messages (genhash prints keepalived's own)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What one url's checks reuse: computed once, on the first check of the url."""
+
+    where: str
+    """``ip:port/path`` (the start of every detail)."""
+    request: bytes
+    server_name: str | None
+    regex: Regex | RegexError | None
+    digest: bool
+    tls_compliant: bool
+
+
 @dataclass(slots=True)
 class HttpProbe:
     """HTTP_GET/SSL_GET: step ``i`` fetches ``urls[i]`` and judges it.
@@ -281,24 +525,37 @@ class HttpProbe:
 
     spec: HttpGetCheck | SslGetCheck
     ssl_config: SslConfig | None = None
-    _regexes: dict[int, Regex | RegexError | None] = field(default_factory=dict, repr=False)
+    _steps: dict[int, _Step] = field(default_factory=dict, repr=False)
     _context: ssl.SSLContext | None = field(default=None, repr=False)
+    _address: tuple[Any, ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._address = cached_address(self.spec)
 
     @property
     def steps(self) -> int:
         """The number of urls."""
         return len(self.spec.urls)
 
-    def _regex(self, step: int, url: UrlSpec) -> Regex | RegexError | None:
-        if step not in self._regexes:
-            compiled: Regex | RegexError | None = None
+    def _step(self, step: int) -> _Step:
+        prepared = self._steps.get(step)
+        if prepared is None:
+            spec, url = self.spec, self.spec.urls[step]
+            regex: Regex | RegexError | None = None
             if url.regex is not None:
                 try:
-                    compiled = compile_regex(url.regex, url.regex_options)
+                    regex = compile_regex(url.regex, url.regex_options)
                 except RegexError as exc:
-                    compiled = exc
-            self._regexes[step] = compiled
-        return self._regexes[step]
+                    regex = exc
+            prepared = self._steps[step] = _Step(
+                where=f"{endpoint(spec)}{url.path}",
+                request=request_for(spec, url),
+                server_name=sni_for(spec, url),
+                regex=regex,
+                digest=url.digest is not None,
+                tls_compliant=spec.tls_compliant or url.tls_compliant,
+            )
+        return prepared
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.spec.tls:
@@ -311,31 +568,31 @@ class HttpProbe:
         """Check ``urls[step]`` once."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        url = self.spec.urls[step]
-        where = f"{endpoint(self.spec)}{url.path}"
-
-        def result(ok: bool, detail: str) -> CheckResult:
-            return CheckResult(ok, f"{where}: {detail}", loop.time() - start)
-
-        regex = self._regex(step, url)
+        prepared = self._step(step)
+        where, regex = prepared.where, prepared.regex
         if isinstance(regex, RegexError):
-            return result(False, str(regex))
+            return CheckResult(False, f"{where}: {regex}", loop.time() - start)
         try:
             tls = self._tls()
         except (OSError, ssl.SSLError) as exc:
-            return result(False, f"cannot load the SSL files: {exc}")
-        fetched = await fetch(
+            detail = f"{where}: cannot load the SSL files: {exc}"
+            return CheckResult(False, detail, loop.time() - start)
+        fetched = await _fetch(
             self.spec,
-            url,
+            prepared.request,
             tls=tls,
-            digest=url.digest is not None,
-            tls_compliant=self.spec.tls_compliant or url.tls_compliant,
+            server_name=prepared.server_name if tls is not None else None,
+            digest=prepared.digest,
+            tls_compliant=prepared.tls_compliant,
+            address=self._address,
+            loop=loop,
         )
         if fetched.response is None:
             what = _DESCRIBE.get(fetched.error or "", fetched.error or "failed")
-            return result(False, f"{what}: {fetched.reason}" if fetched.reason else what)
-        verdict = evaluate(url, fetched.response, regex)
-        return result(verdict.ok, verdict.detail)
+            detail = f"{what}: {fetched.reason}" if fetched.reason else what
+            return CheckResult(False, f"{where}: {detail}", loop.time() - start)
+        verdict = evaluate(self.spec.urls[step], fetched.response, regex)
+        return CheckResult(verdict.ok, f"{where}: {verdict.detail}", loop.time() - start)
 
 
 @register("HTTP_GET")

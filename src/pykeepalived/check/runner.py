@@ -16,6 +16,8 @@ policy refuses is never run and counts as up (keepalived disables it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import math
 import random
@@ -40,7 +42,7 @@ from pykeepalived.config.model.lvs import Checker
 from pykeepalived.lb.desired import CheckerKey, CheckerStatus, LbDesired, iter_checkers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from pykeepalived.config.model.lvs import LvsConfig
     from pykeepalived.lb.desired import Outcome
@@ -53,6 +55,135 @@ FILE_POLL = 0.5
 """Seconds between two reads of a FILE_CHECK's file."""
 SAFETY_MARGIN = 5.0
 """Seconds the outer timeout adds to a probe's own limit."""
+GC_YOUNG_THRESHOLD = 50_000
+"""The cyclic collector's first threshold while checkers run (Python's default: 700)."""
+
+
+class _Collector:
+    """The cyclic garbage collector's settings while checkers run (they are process-wide:
+    the first runner to start tunes them, the last to stop restores them)."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.saved: tuple[int, int, int] | None = None
+
+    @contextlib.contextmanager
+    def tuned(self) -> Iterator[None]:
+        """Thousands of checks a second allocate objects that live about one ``delay_loop``
+        (timers, futures). Python's default thresholds promote them to the old generations,
+        and full collections over everything (the model, probes, trackers, tasks) then ran
+        every few seconds, stalling the loop for up to a few hundred milliseconds at 5,000
+        checkers. What exists when the checkers start lives as long as they do: it is frozen
+        out of the collector's sight, and young collections wait for more allocations.
+        Reference counting frees almost all that a check allocates; the collector still runs,
+        for cycles."""
+        if self.active == 0:
+            self.saved = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(max(GC_YOUNG_THRESHOLD, self.saved[0]), *self.saved[1:])
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            if self.active == 0 and self.saved is not None:
+                gc.set_threshold(*self.saved)
+                gc.unfreeze()
+                self.saved = None
+
+
+_COLLECTOR = _Collector()
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    """``asyncio.sleep`` until loop time ``when`` (at once if it is past), given the loop.
+
+    Each ``asyncio`` helper that finds the running loop itself costs a ``getpid()`` system
+    call on Python 3.11; a checker's task knows its loop."""
+    ready = loop.create_future()
+    timer = loop.call_at(when, _wake, ready)
+    try:
+        await ready
+    finally:
+        timer.cancel()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _SafetyNet:
+    """``asyncio.timeout(limit)`` around each probe of one checker task, with one timer that is
+    re-armed lazily: it stays armed between probes, and when it fires before the current
+    probe's deadline it is set again for that deadline (a probe takes a fraction of the limit,
+    so most probes schedule and cancel no timer at all).
+
+    The cancellation logic is ``asyncio.timeout``'s: at the deadline the task is cancelled,
+    and a CancelledError that results from it, and no other, becomes TimeoutError on the way
+    out of the ``with`` block.
+    """
+
+    __slots__ = (
+        "_cancelling",
+        "_deadline",
+        "_expired",
+        "_limit",
+        "_loop",
+        "_probing",
+        "_task",
+        "_timer",
+    )
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], limit: float
+    ) -> None:
+        self._loop, self._task, self._limit = loop, task, limit
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._cancelling = 0
+        self._expired = self._probing = False
+
+    def around(self, began: float) -> _SafetyNet:
+        """Guard the probe that began at loop time ``began`` (use as ``with net.around(t):``)."""
+        self._deadline = began + self._limit
+        self._cancelling = self._task.cancelling()
+        self._expired = False
+        self._probing = True
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+        return self
+
+    def _fire(self) -> None:
+        self._timer = None
+        if not self._probing:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+            return
+        self._expired = True
+        self._task.cancel()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self._probing = False
+        if (
+            self._expired
+            and self._task.uncancel() <= self._cancelling
+            and kind is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc
+
+    def close(self) -> None:
+        """Drop the timer (the task ends)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 @dataclass(slots=True)
@@ -168,11 +299,12 @@ class CheckRunner:
         cancelled."""
         if self._loop is None:
             self.start()
-        async with asyncio.TaskGroup() as tg:
-            for checked in self.checked.values():
-                if checked.disabled is None:
-                    tg.create_task(self._check(checked), name=checked.label)
-            tg.create_task(self._ticks(), name="slow-start ticks")
+        with _COLLECTOR.tuned():
+            async with asyncio.TaskGroup() as tg:
+                for checked in self.checked.values():
+                    if checked.disabled is None:
+                        tg.create_task(self._check(checked), name=checked.label)
+                tg.create_task(self._ticks(), name="slow-start ticks")
 
     def shutdown(self) -> None:
         """Publish the shutdown outcome (``omega`` notifications, empty table)."""
@@ -184,29 +316,35 @@ class CheckRunner:
     async def _check(self, checked: Checked) -> None:
         assert self._loop is not None
         loop, tracker = self._loop, checked.tracker
+        task = asyncio.current_task()
+        assert task is not None
         passive = math.isinf(tracker.next_probe_at())
         outer = _own_limit(checked.spec) + SAFETY_MARGIN
         resumed = self._resumed.get(checked.key.vs)
-        while True:
-            due = loop.time() + FILE_POLL if passive else tracker.next_probe_at()
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            if resumed is not None and not resumed.is_set():
-                await resumed.wait()
-                continue  # the schedule may be long past: take the tracker's next slot
-            step = tracker.next_step()
-            began = loop.time()
-            try:
-                async with asyncio.timeout(outer):
-                    result = await checked.probe.probe(step)
-            except TimeoutError:
-                result = CheckResult(False, f"no result within {outer:g} s")
-            except Exception as exc:  # a probe bug is a failed check, never a dead task
-                log.exception("%s: probe failed unexpectedly", checked.label)
-                result = CheckResult(False, f"probe error: {exc}")
-            now = loop.time()
-            if result.elapsed is None:
-                result = replace(result, elapsed=now - began)
-            self.record(checked.key, result, now)
+        net = _SafetyNet(loop, task, outer)
+        try:
+            while True:
+                due = loop.time() + FILE_POLL if passive else tracker.next_probe_at()
+                await _sleep_until(loop, due)
+                if resumed is not None and not resumed.is_set():
+                    await resumed.wait()
+                    continue  # the schedule may be long past: take the tracker's next slot
+                step = tracker.next_step()
+                began = loop.time()
+                try:
+                    with net.around(began):
+                        result = await checked.probe.probe(step)
+                except TimeoutError:
+                    result = CheckResult(False, f"no result within {outer:g} s")
+                except Exception as exc:  # a probe bug is a failed check, never a dead task
+                    log.exception("%s: probe failed unexpectedly", checked.label)
+                    result = CheckResult(False, f"probe error: {exc}")
+                now = loop.time()
+                if result.elapsed is None:
+                    result = replace(result, elapsed=now - began)
+                self.record(checked.key, result, now)
+        finally:
+            net.close()
 
     def record(self, key: CheckerKey, result: CheckResult, now: float) -> None:
         """Feed one probe result (the tasks call it; tests may too)."""

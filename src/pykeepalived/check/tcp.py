@@ -17,7 +17,7 @@ import asyncio
 import errno
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.check.base import CheckResult, register
@@ -27,7 +27,16 @@ from pykeepalived.config.model.lvs import TcpCheck
 if TYPE_CHECKING:
     from pykeepalived.config.model.lvs import ConnectedChecker
 
-__all__ = ["ConnectError", "ConnectTimeout", "TcpProbe", "endpoint", "tcp_connect"]
+__all__ = [
+    "ConnectError",
+    "ConnectTimeout",
+    "TcpProbe",
+    "begin_connect",
+    "cached_address",
+    "endpoint",
+    "finish_connect",
+    "tcp_connect",
+]
 
 _IMMEDIATE = frozenset(
     {
@@ -41,6 +50,7 @@ _IMMEDIATE = frozenset(
         errno.ETIMEDOUT,
     }
 )
+_PENDING = frozenset({errno.EINPROGRESS, errno.EAGAIN})
 
 
 class ConnectError(OSError):
@@ -68,50 +78,91 @@ def _error(code: int, *, immediate: bool = False, local: bool = False) -> Connec
     return exc
 
 
-async def _writable(sock: socket.socket) -> None:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
+def _set(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+async def _writable(sock: socket.socket, limit: float, loop: asyncio.AbstractEventLoop) -> bool:
+    """Wait until ``sock`` is writable (True) or ``limit`` seconds have passed (False).
+
+    One future and one timer: lighter than ``asyncio.timeout`` around ``sock_connect``."""
+    ready: asyncio.Future[bool] = loop.create_future()
     fd = sock.fileno()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_writer(fd, wake)
+    loop.add_writer(fd, _set, ready, True)
+    timer = loop.call_later(limit, _set, ready, False)
     try:
-        await ready
+        return await ready
     finally:
+        timer.cancel()
         loop.remove_writer(fd)
 
 
-async def tcp_connect(spec: ConnectedChecker) -> socket.socket:
-    """A non-blocking socket connected to the checker's target within ``connect_timeout``.
+def begin_connect(
+    spec: ConnectedChecker, address: tuple[Any, ...] | None = None
+) -> tuple[socket.socket, bool]:
+    """A non-blocking socket whose ``connect()`` to the checker's target has started.
 
-    Raises :class:`ConnectError` or :class:`ConnectTimeout`.
+    Returns the socket and whether the connection is still in progress (then wait until it
+    is writable and call :func:`finish_connect`). ``address`` is :func:`target`'s socket
+    address when the caller has it already. Raises :class:`ConnectError` (immediate or
+    local).
     """
     try:
         sock = make_socket(spec)
     except OSError as exc:
         raise _error(exc.errno or errno.EINVAL, local=True) from exc
     try:
-        code = sock.connect_ex(target(spec)[1])
-        if code in (errno.EINPROGRESS, errno.EAGAIN):
-            try:
-                async with asyncio.timeout(spec.connect_timeout):
-                    await _writable(sock)
-            except TimeoutError:
-                raise ConnectTimeout("timed out") from None
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                raise _error(code)
-        elif code in _IMMEDIATE:
-            raise _error(code, immediate=True)
-        elif code:
-            raise _error(code, local=True)
+        code = sock.connect_ex(address if address is not None else target(spec)[1])
+    except BaseException:
+        sock.close()
+        raise
+    if code in _PENDING:
+        return sock, True
+    if code:
+        sock.close()
+        raise _error(code, immediate=code in _IMMEDIATE, local=code not in _IMMEDIATE)
+    return sock, False
+
+
+def finish_connect(sock: socket.socket) -> None:
+    """Raise :class:`ConnectError` if the connection attempt of ``sock`` ended with an error."""
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise _error(code)
+
+
+async def tcp_connect(
+    spec: ConnectedChecker,
+    address: tuple[Any, ...] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> socket.socket:
+    """A non-blocking socket connected to the checker's target within ``connect_timeout``.
+
+    ``address`` (:func:`target`'s) and ``loop`` (the running one) save looking them up.
+    Raises :class:`ConnectError` or :class:`ConnectTimeout`.
+    """
+    sock, pending = begin_connect(spec, address)
+    try:
+        if pending:
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            if not await _writable(sock, spec.connect_timeout, loop):
+                raise ConnectTimeout("timed out")
+            finish_connect(sock)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def cached_address(spec: ConnectedChecker) -> tuple[Any, ...] | None:
+    """The target's socket address when it can be computed once for good (None: compute it at
+    each connection, as an IPv6 target with ``bind_if`` needs the interface's current
+    index)."""
+    if spec.connect_ip.version == 6 and spec.bind_if:
+        return None
+    return target(spec)[1]
 
 
 def _seconds(value: float) -> str:
@@ -123,6 +174,12 @@ class TcpProbe:
     """TCP_CHECK: connect, then close at once."""
 
     spec: TcpCheck
+    _where: str = field(init=False, repr=False, compare=False)
+    _address: tuple[Any, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_where", endpoint(self.spec))
+        object.__setattr__(self, "_address", cached_address(self.spec))
 
     @property
     def steps(self) -> int:
@@ -133,9 +190,9 @@ class TcpProbe:
         """Connect once; the result says whether it worked within ``connect_timeout``."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        where = endpoint(self.spec)
+        where = self._where
         try:
-            sock = await tcp_connect(self.spec)
+            sock = await tcp_connect(self.spec, self._address, loop)
         except ConnectTimeout:
             limit = _seconds(self.spec.connect_timeout)
             detail = f"TCP connection to {where} timed out after {limit}"

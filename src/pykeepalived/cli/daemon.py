@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CONFIG", "OPTIONS", "main", "run"]
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+LB_BACKENDS = ("auto", "ipvs", "nftables", "proxy", "memory")
+"""What ``--lb-backend`` accepts (pykeepalived)."""
 
 _N: ArgKind = "none"
 _R: ArgKind = "required"
@@ -169,6 +171,24 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("L", "mem-check-log", _N, "mem_check_log", ""),
     Opt("O", "openssl-mem-check", _N, "openssl_mem_check", ""),
     Opt(None, "ignore-sigint", _N, "ignore_sigint", "Don't treat SIGINT as stop"),
+    Opt(
+        None,
+        "lb-backend",
+        _R,
+        "lb_backend",
+        "Load-balancer dataplane: auto, ipvs, nftables, proxy or memory\n"
+        " (overrides lb_backend in global_defs; pykeepalived)",
+        "NAME",
+    ),
+    Opt(
+        None,
+        "control-socket",
+        _R,
+        "control_socket",
+        "Control API socket of the checker process (pykeepalived)\n default"
+        " /run/pykeepalived/checker.sock, or checker.sock next to the -c pid file",
+        "PATH",
+    ),
     Opt(None, "config-fd", _R, "config_fd", ""),
     Opt("v", "version", _N, "version", "Display the version number"),
     Opt("h", "help", _N, "help", "Display this help message"),
@@ -181,7 +201,6 @@ SIGNUMS: dict[str, int] = {
     "STATS": int(signal.SIGUSR2),
     "STATS_CLEAR": int(signal.SIGRTMAX) - 1,
     "JSON": int(signal.SIGRTMIN) + 2,
-    "TDUMP": int(signal.SIGRTMAX),
 }
 
 
@@ -306,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if fmt not in FORMATS:
         sys.stderr.write(f"Unknown output format '{fmt}' (plain, color, json or auto)\n")
         return ExitCode.USAGE
+    backend = values.get("lb_backend")
+    if backend is not None and backend not in LB_BACKENDS:
+        sys.stderr.write(f"Unknown load-balancer backend '{backend}' ({', '.join(LB_BACKENDS)})\n")
+        return ExitCode.USAGE
     if rest:
         sys.stdout.write(f"Unexpected argument(s): {' '.join(rest)} \n")
     path, result = _load(values, counts)
@@ -382,10 +405,12 @@ def _run_daemon(
         pid_file=values.get("pid") or DEFAULT_PID_FILE,
         vrrp_pid_file=values.get("vrrp_pid") or DEFAULT_VRRP_PID_FILE,
         checkers_pid_file=values.get("checkers_pid") or DEFAULT_CHECKERS_PID_FILE,
+        lb_backend=values.get("lb_backend"),
+        control_socket=values.get("control_socket"),
     )
     if len(wanted) == 1 or CHILD_ENV in os.environ:
         return run_daemon(config, options, wanted[0])
-    return run_parent(options, argv, wanted)
+    return run_parent(options, argv, wanted, config)
 
 
 def run() -> NoReturn:

@@ -1,4 +1,4 @@
-"""``kactl``: the operator tool (``check`` and ``dump`` for now)."""
+"""``kactl``: the operator tool (``check``, ``dump``, and ``lb`` from the running daemon)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,49 @@ def _parser() -> argparse.ArgumentParser:
             )
         else:
             c.add_argument("--json", action="store_true", help="JSON instead of text")
+    _lb_parser(sub)
     return p
+
+
+def _lb_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pykeepalived.control.client import DEFAULT_SOCKET
+
+    helptext = "print the running daemon's load-balancer table (like ipvsadm -Ln)"
+    c = sub.add_parser("lb", help=helptext, description=helptext)
+    mode = c.add_mutually_exclusive_group()
+    mode.add_argument("--stats", action="store_true", help="counters (ipvsadm --stats)")
+    mode.add_argument("--rate", action="store_true", help="rates (ipvsadm --rate)")
+    mode.add_argument("--json", action="store_true", help="the daemon's JSON answer")
+    c.add_argument(
+        "--socket",
+        default=DEFAULT_SOCKET,
+        help=f"the checker process's control socket (default: {DEFAULT_SOCKET})",
+    )
+
+
+def _lb(ns: argparse.Namespace) -> int:
+    import json
+
+    from pykeepalived.control.client import ControlClientError, get_json
+    from pykeepalived.control.ipvsadm import render
+
+    try:
+        table = get_json(ns.socket, "/lb")
+    except ControlClientError as exc:
+        sys.stderr.write(f"kactl lb: {exc}\n")
+        return 1
+    if ns.json:
+        sys.stdout.write(json.dumps(table, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(table, "stats" if ns.stats else "rate" if ns.rate else "table"))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kactl``; returns the exit status."""
     ns = _parser().parse_args(argv)
+    if ns.command == "lb":
+        return _lb(ns)
     options = LoadOptions(
         config_id=ns.config_id,
         all_config=ns.all_config,

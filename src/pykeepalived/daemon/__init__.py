@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
-from pykeepalived.daemon.check_app import CheckApp, CheckOptions
+from pykeepalived.daemon.check_app import BackendUnavailable, CheckApp, CheckOptions
 from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
 from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
 
@@ -43,6 +43,7 @@ __all__ = [
     "DaemonOptions",
     "PidFileError",
     "configure_logging",
+    "control_socket_path",
     "pid_files",
     "run_daemon",
     "run_parent",
@@ -99,6 +100,23 @@ class DaemonOptions:
     """``-I``."""
     dont_respawn: bool = False
     """``-R``: a child that dies is not started again (the parent stops)."""
+    lb_backend: str | None = None
+    """``--lb-backend``: overrides ``lb_backend`` of global_defs."""
+    control_socket: str | None = None
+    """``--control-socket``: the checker's control API (None: :func:`control_socket_path`)."""
+
+
+def control_socket_path(options: DaemonOptions) -> str:
+    """The checker's control socket: ``--control-socket``, else ``checker.sock`` next to a
+    ``-c`` pid file that is not the default one (so that daemons started with their own pid
+    files, as tests do, do not share a socket), else the default path."""
+    from pykeepalived.control.client import DEFAULT_SOCKET
+
+    if options.control_socket:
+        return options.control_socket
+    if options.checkers_pid_file != DEFAULT_CHECKERS_PID_FILE:
+        return os.path.join(os.path.dirname(options.checkers_pid_file) or ".", "checker.sock")
+    return DEFAULT_SOCKET
 
 
 class PidFileError(Exception):
@@ -232,6 +250,8 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                     CheckOptions(
                         dont_release_ipvs=options.dont_release_ipvs,
                         ignore_sigint=options.ignore_sigint or under_parent,
+                        lb_backend=options.lb_backend,
+                        control_socket=control_socket_path(options),
                     ),
                 )
             gd = config.global_defs
@@ -239,13 +259,20 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
             apply_tuning(gd.vrrp_tuning if subsystem == "vrrp" else gd.checker_tuning, what)
             with pid_files(*files):
                 return asyncio.run(app.run())
-        except (StartupError, PidFileError) as exc:
+        except (StartupError, PidFileError, BackendUnavailable) as exc:
             return _cannot_start(exc, options)
 
 
-def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence[str]) -> int:
+def run_parent(
+    options: DaemonOptions,
+    argv: Sequence[str],
+    subsystems: Sequence[str],
+    config: Config | None = None,
+) -> int:
     """Run the parent process: the main pid file, one child per subsystem (started with
-    ``argv`` and ``-P``/``-C``), until SIGTERM/SIGINT; the exit status."""
+    ``argv`` and ``-P``/``-C``), until SIGTERM/SIGINT; the exit status. With ``config`` it
+    writes ``keepalived_parent.data`` on SIGUSR1."""
+    from pykeepalived.daemon.dumps import parent_data_for
     from pykeepalived.daemon.parent import Supervisor
 
     with _logging(options, "parent"):
@@ -253,7 +280,11 @@ def run_parent(options: DaemonOptions, argv: Sequence[str], subsystems: Sequence
         try:
             with pid_files(options.pid_file):
                 supervisor = Supervisor(
-                    argv, subsystems, env_key=CHILD_ENV, respawn=not options.dont_respawn
+                    argv,
+                    subsystems,
+                    env_key=CHILD_ENV,
+                    respawn=not options.dont_respawn,
+                    parent_data=parent_data_for(config) if config is not None else None,
                 )
                 return asyncio.run(supervisor.run())
         except PidFileError as exc:

@@ -4,12 +4,16 @@ From the configuration's ``virtual_server`` blocks it builds, in order:
 
 1. the script policy and runner (``MISC_CHECK``, ``send_program``, notify scripts), the LVS
    FIFOs (``notify_fifo``, ``lvs_notify_fifo``) and the notifier;
-2. the load-balancer backend and its :class:`~pykeepalived.lb.reconcile.LbReconciler` — for
-   now the in-memory table: the kernel dataplanes (IPVS, nftables) come with the
-   load-balancing work, and until then the table is what the logs show;
+2. the load-balancer backend (``lb_backend`` / ``--lb-backend``, chosen by
+   :mod:`pykeepalived.lb.choose`: IPVS, nftables, the userspace proxy or the in-memory table)
+   and its :class:`~pykeepalived.lb.reconcile.LbReconciler`, which repairs hand changes within
+   the resync interval;
 3. the :class:`~pykeepalived.check.runner.CheckRunner`, whose every outcome is logged
    (keepalived's "Adding service …" lines), notified (scripts, FIFO lines, alerts) and handed
-   to the reconciler as the new desired table.
+   to the reconciler as the new desired table;
+4. the control API on a Unix socket (``GET /lb``, read by ``kactl lb``).
+
+At start ``lvs_flush`` empties what the backend holds before the first table is applied.
 
 On SIGTERM/SIGINT the checks stop, the ``omega`` notifications are sent, the table is emptied
 (unless ``-I``), and the notify scripts get up to ``stop_notify_timeout`` to finish.
@@ -27,7 +31,13 @@ from typing import TYPE_CHECKING
 from pykeepalived.check.events import describe, notify_plan
 from pykeepalived.check.runner import CheckRunner
 from pykeepalived.config.model.lvs import AddressService, GroupService, VsgRange
-from pykeepalived.lb.memory import MemoryBackend
+from pykeepalived.lb.backend import BackendError
+from pykeepalived.lb.choose import (
+    BackendUnavailable,
+    backend_name_of,
+    choose_backend,
+    make_backend,
+)
 from pykeepalived.lb.model import LbState
 from pykeepalived.lb.reconcile import LbReconciler
 from pykeepalived.net.netlink import AddressEvent, Netlink, NetlinkFailure
@@ -38,11 +48,12 @@ from pykeepalived.trackfile import write_init_files
 if TYPE_CHECKING:
     from pykeepalived.config.model.common import IPAddress
     from pykeepalived.config.model.root import Config
+    from pykeepalived.control.api import ControlServer
     from pykeepalived.lb.backend import LbBackend
     from pykeepalived.lb.desired import Outcome
     from pykeepalived.notify.events import SmtpAlert
 
-__all__ = ["CheckApp", "CheckOptions"]
+__all__ = ["BackendUnavailable", "CheckApp", "CheckOptions"]
 
 log = logging.getLogger("pykeepalived.check")
 
@@ -58,6 +69,10 @@ class CheckOptions:
     """Seconds between two reads of the backend's table (drift repair)."""
     stop_notify_timeout: float = 1.0
     """Seconds the shutdown notifies are waited for."""
+    lb_backend: str | None = None
+    """``--lb-backend``: overrides ``lb_backend`` of global_defs (None: the configuration's)."""
+    control_socket: str | None = None
+    """Where the control API listens (None: no control API)."""
 
 
 class CheckApp:
@@ -66,9 +81,22 @@ class CheckApp:
     def __init__(
         self, config: Config, options: CheckOptions, backend: LbBackend | None = None
     ) -> None:
+        """Build the subsystem; without ``backend`` the configured one is chosen and made when
+        :meth:`run` starts (which raises :class:`BackendUnavailable` when an explicitly named
+        one cannot run here)."""
         self._config = config
         self._options = options
-        self._backend = backend if backend is not None else MemoryBackend()
+        self._setting = options.lb_backend or config.global_defs.lb_backend
+        self._backend = backend
+        self.backend_name = backend_name_of(backend) if backend is not None else self._setting
+        """The backend running (``ipvs``, ``nftables``, ``proxy``, ``memory``)."""
+        self.backend_reason = "given" if backend is not None else "not chosen yet"
+        """Why it was chosen (logged at start)."""
+        self._reconciler = (
+            LbReconciler(backend, resync_every=options.resync_every)
+            if backend is not None
+            else None
+        )
         self._stop = asyncio.Event()
         self._stopping = False
         gd = config.global_defs
@@ -78,7 +106,6 @@ class CheckApp:
         self._notifier = Notifier(
             self._runner, self._policy, fifos=self._fifos, gd=gd, alert_sink=self._alert
         )
-        self.reconciler = LbReconciler(self._backend, resync_every=options.resync_every)
         used = {
             c.track_file
             for vs in config.lvs.virtual_servers
@@ -100,7 +127,30 @@ class CheckApp:
 
     @property
     def backend(self) -> LbBackend:
+        """The load-balancer backend (chosen when :meth:`run` starts)."""
+        if self._backend is None:
+            raise RuntimeError("the load-balancer backend is chosen when run() starts")
         return self._backend
+
+    @property
+    def reconciler(self) -> LbReconciler:
+        """The reconciler of :attr:`backend`."""
+        if self._reconciler is None:
+            raise RuntimeError("the load-balancer backend is chosen when run() starts")
+        return self._reconciler
+
+    async def _choose_backend(self) -> None:
+        if self._backend is not None:
+            return
+        name, self.backend_reason = await choose_backend(self._setting)
+        self._backend = make_backend(
+            name,
+            config=self._config,
+            global_defs=self._config.global_defs,
+            delete_on_close=not self._options.dont_release_ipvs,
+        )
+        self.backend_name = name
+        self._reconciler = LbReconciler(self._backend, resync_every=self._options.resync_every)
 
     def stop(self) -> None:
         """Ask :meth:`run` to shut down (safe from a signal handler)."""
@@ -113,8 +163,8 @@ class CheckApp:
         for event in outcome.events:
             log.info("%s", describe(event))
             self._notifier.send_lvs(notify_plan(event, lvs, gd))
-        if not self._stopping:
-            self.reconciler.set_desired(outcome.desired)
+        if not self._stopping and self._reconciler is not None:
+            self._reconciler.set_desired(outcome.desired)
 
     def _check_scripts(self) -> None:
         """Judge every notify script once at start-up, under the labels the events use (a
@@ -142,8 +192,11 @@ class CheckApp:
     async def run(self) -> int:
         """Run until :meth:`stop` (or SIGTERM/SIGINT); returns the exit status."""
         loop = asyncio.get_running_loop()
-        log.info("load-balancer table: in memory (no kernel dataplane yet)")
+        await self._choose_backend()
+        log.info("load-balancer backend: %s (%s)", self.backend_name, self.backend_reason)
         self._check_scripts()
+        if self._config.global_defs.lvs_flush:
+            await self._flush()
         suspendable = self._suspendable()
         nl: Netlink | None = None
         if suspendable:
@@ -152,6 +205,7 @@ class CheckApp:
             self._apply_suspend(suspendable, local)
         if self._track_files:
             await asyncio.to_thread(write_init_files, self._track_files)
+        control = await self._start_control()
         self._install_signals(loop)
         try:
             async with asyncio.TaskGroup() as tg:
@@ -174,13 +228,54 @@ class CheckApp:
                 for task in background:
                     task.cancel()
         finally:
+            if control is not None:
+                await control.aclose()
             if nl is not None:
                 await nl.aclose()
+            await self.backend.aclose()
             self._remove_signals(loop)
             for fifo in self._fifos:
                 fifo.close()
         log.info("Stopped")
         return 0
+
+    async def _flush(self) -> None:
+        """``lvs_flush``: empty what the backend holds (its own ``flush()`` when it has one,
+        else one reconcile round towards the empty table)."""
+        flush = getattr(self.backend, "flush", None)
+        if callable(flush):
+            try:
+                await flush()
+            except BackendError as exc:  # the reconciler still removes what is not ours
+                log.error("lvs_flush failed: %s", exc)
+                return
+        else:
+            self.reconciler.set_desired(LbState())
+            if not (await self.reconciler.reconcile()).ok:
+                log.error("lvs_flush failed (see above)")
+                return
+        log.info("load-balancer table flushed (lvs_flush)")
+
+    async def _start_control(self) -> ControlServer | None:
+        """Serve the control API when a socket is configured; a failure is logged, not
+        fatal (the load balancer matters more than its status)."""
+        path = self._options.control_socket
+        if not path:
+            return None
+        try:
+            from pykeepalived.control.api import ControlError, ControlServer, LbResource
+        except ImportError as exc:  # aiohttp missing: the load balancer still runs
+            log.warning("control API not available: %s", exc)
+            return None
+
+        resource = LbResource(self.backend, self.backend_name, self.backend_reason)
+        server = ControlServer(path, [resource.resource()])
+        try:
+            await server.start()
+        except ControlError as exc:
+            log.warning("control API not available: %s", exc)
+            return None
+        return server
 
     # -- ha_suspend ----------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ protects the VRRP adverts from the checkers' work: a busy or crashing checker ca
 take down the VRRP process.
 
 * SIGTERM/SIGINT: SIGTERM to every child, wait for them (SIGKILL after ``stop_timeout``), exit 0.
-* SIGHUP, SIGUSR1, SIGUSR2: passed on to the children.
+* SIGHUP, SIGUSR1, SIGUSR2, STATS_CLEAR (``SIGRTMAX-1``) and JSON (``SIGRTMIN+2``): passed
+  on to the children; on SIGUSR1 the parent also writes its own ``keepalived_parent.data``
+  when it was given one (``parent_data``).
 * A child that exits while nothing asked it to: with status 1 (it could not start: a
   configuration it cannot run) the parent stops, as keepalived does on a permanent
   configuration error; otherwise it is started again after ``respawn_delay`` (unless ``-R``,
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING
 from pykeepalived.notify.script import child_setup
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["CHILD_FLAGS", "Child", "Supervisor"]
 
@@ -37,7 +39,13 @@ log = logging.getLogger("pykeepalived.parent")
 
 CHILD_FLAGS = {"vrrp": "--vrrp", "check": "--check"}
 """The option that makes a child run one subsystem."""
-FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+FORWARDED: tuple[int, ...] = (
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    int(signal.SIGRTMAX) - 1,  # STATS_CLEAR
+    int(signal.SIGRTMIN) + 2,  # JSON
+)
 EXIT_PERMANENT = 1
 """A child's exit status for "cannot run this configuration": do not respawn."""
 
@@ -65,6 +73,7 @@ class Supervisor:
         respawn: bool = True,
         respawn_delay: float = 1.0,
         stop_timeout: float = 10.0,
+        parent_data: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         base = (sys.executable, "-m", "pykeepalived", *argv)
         self.children = [Child(s, (*base, CHILD_FLAGS[s])) for s in subsystems]
@@ -72,6 +81,8 @@ class Supervisor:
         self._respawn = respawn
         self._respawn_delay = respawn_delay
         self._stop_timeout = stop_timeout
+        self._parent_data = parent_data
+        """(path, text) of ``keepalived_parent.data``, written on SIGUSR1."""
         self._stopping = asyncio.Event()
         self.status = 0
 
@@ -81,8 +92,10 @@ class Supervisor:
             self.status = status
             self._stopping.set()
 
-    def forward(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to every running child."""
+    def forward(self, sig: int) -> None:
+        """Send ``sig`` to every running child (SIGUSR1: and write our data file)."""
+        if sig == signal.SIGUSR1 and self._parent_data is not None:
+            self._write_data(self._parent_data)
         for child in self.children:
             if child.proc is not None and child.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -110,6 +123,22 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
         log.info("Stopped")
         return self.status
+
+    @staticmethod
+    def _write_data(parent_data: Callable[[], tuple[str, str]]) -> None:
+        """Write ``keepalived_parent.data`` from a worker thread (never on the loop)."""
+        from pykeepalived.daemon.dumps import write_report
+
+        log.info("Printing parent data for process(%d) on signal", os.getpid())
+        path, text = parent_data()
+
+        def done(future: asyncio.Future[None]) -> None:
+            exc = future.exception()
+            if exc is not None:
+                log.warning("cannot write %s: %s", path, exc)
+
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, write_report, path, text).add_done_callback(done)
 
     def _on_stop(self, name: str) -> None:
         if not self._stopping.is_set():

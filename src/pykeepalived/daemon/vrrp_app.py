@@ -45,13 +45,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import time
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Literal, TypeGuard
 
 from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
+from pykeepalived.daemon.dumps import (
+    JSON_SIGNAL,
+    STATS_CLEAR_SIGNAL,
+    paths_for,
+    with_interfaces,
+    write_report,
+)
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
 from pykeepalived.net.firewall import Firewall, FirewallGuard
@@ -70,6 +79,7 @@ from pykeepalived.net.vmac import VmacFailure, VmacManager
 from pykeepalived.net.vmac_plan import VmacSpec, plan_vmacs, vmac_group
 from pykeepalived.notify.fifo import vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
+from pykeepalived.vrrp.actions import StateChanged
 from pykeepalived.vrrp.events import AddressLost, Input, LinkChanged, State
 from pykeepalived.vrrp.instance import InstanceParams
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
@@ -99,7 +109,22 @@ from pykeepalived.vrrp.io.timerfd import PreciseTimers, precise_timers
 from pykeepalived.vrrp.io.vmac_socket import VmacReceiver
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
+from pykeepalived.vrrp.report import (
+    InstanceView,
+    ScriptView,
+    StatsView,
+    SyncGroupView,
+    TrackedView,
+    TrackFileView,
+    TrackProcessView,
+    VrrpReport,
+    render_data,
+    render_json,
+    render_stats,
+)
+from pykeepalived.vrrp.report_config import globals_view, instance_view
 from pykeepalived.vrrp.sync_group import SyncCoordinator
+from pykeepalived.vrrp.timers import master_down_us
 from pykeepalived.vrrp.track import (
     Tracker,
     TrackerKind,
@@ -111,10 +136,11 @@ from pykeepalived.vrrp.track import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.notify.events import SmtpAlert
-    from pykeepalived.vrrp.io.driver import Received
+    from pykeepalived.vrrp.io.driver import Received, VrrpEvent
 
 __all__ = [
     "InstancePlan",
@@ -439,6 +465,19 @@ class VrrpOptions:
     """Seconds the STOP notifies (scripts and FIFO readers) are waited for on shutdown."""
     sinks: tuple[VrrpEventSink, ...] = ()
     """More consumers of state changes (the notify engine is always one)."""
+    config_id: str | None = None
+    """``-i``: with ``state_dump_file`` and ``data_use_instance``, part of the data file name."""
+
+
+class _Transitions:
+    """Event sink that remembers when each instance last changed state (loop time)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def publish(self, event: VrrpEvent) -> None:
+        if isinstance(event.action, StateChanged):
+            self.last[event.name] = event.time
 
 
 @dataclass(eq=False)
@@ -478,6 +517,11 @@ class VrrpApp:
         self._links: dict[str, bool] = {}
         self._started = False
         self._stopping = False
+        self._transitions = _Transitions()
+        self._tg: asyncio.TaskGroup | None = None
+        """The run's TaskGroup (the report files are written from tasks in it)."""
+        self._created_at = (time.monotonic(), time.clock_gettime(time.CLOCK_REALTIME))
+        self._report_paths = paths_for(config, self._options.config_id)
         gd, vrrp = config.global_defs, config.vrrp
         self._policy = ScriptPolicy.from_globals(gd)
         self._runner = ScriptRunner()
@@ -656,6 +700,7 @@ class VrrpApp:
             stack.callback(self._remove_signals, loop)
             stack.callback(self._close_fifos)
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg
                 tasks = [
                     tg.create_task(reconciler.run(), name="vrrp-reconciler"),
                     tg.create_task(self._watch_links(nl), name="vrrp-link-watch"),
@@ -850,7 +895,7 @@ class VrrpApp:
                 loop=loop,
                 addresses=self._guard or reconciler,
                 announcer=announcer,
-                sinks=(self._notifier, *self._options.sinks),
+                sinks=(self._notifier, self._transitions, *self._options.sinks),
                 dont_release=self._options.dont_release,
             )
             self._drivers.append(driver)
@@ -1004,11 +1049,22 @@ class VrrpApp:
         loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
         if not self._options.ignore_sigint:
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
-        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            loop.add_signal_handler(sig, self._not_implemented, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self._not_implemented, "SIGHUP")
+        loop.add_signal_handler(signal.SIGUSR1, self._on_report_signal, "data")
+        loop.add_signal_handler(signal.SIGUSR2, self._on_report_signal, "stats")
+        loop.add_signal_handler(STATS_CLEAR_SIGNAL, self._on_report_signal, "stats_clear")
+        loop.add_signal_handler(JSON_SIGNAL, self._on_report_signal, "json")
 
     def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+            STATS_CLEAR_SIGNAL,
+            JSON_SIGNAL,
+        ):
             loop.remove_signal_handler(sig)
 
     def _on_stop_signal(self, name: str) -> None:
@@ -1018,8 +1074,213 @@ class VrrpApp:
 
     @staticmethod
     def _not_implemented(name: str) -> None:
-        what = {"SIGHUP": "reload", "SIGUSR1": "data dump", "SIGUSR2": "stats dump"}[name]
-        log.warning("%s received: %s is not implemented yet, ignored", name, what)
+        log.warning("%s received: reload is not implemented yet, ignored", name)
+
+    # ---- report files (SIGUSR1, SIGUSR2, STATS_CLEAR, JSON) ----------------------------------
+
+    def _on_report_signal(self, what: str) -> None:
+        """Take the snapshot now, on the loop (STATS_CLEAR then zeroes the counters), and
+        write the file from a worker thread."""
+        words = {
+            "data": "Printing VRRP data",
+            "stats": "Printing VRRP stats",
+            "stats_clear": "Printing and clearing VRRP stats",
+            "json": "Printing VRRP as json",
+        }
+        log.info("%s for process(%d) on signal", words[what], os.getpid())
+        try:
+            report = self.report()
+        except Exception:  # a bug here must not take the daemon down
+            log.exception("taking the %s snapshot failed", what)
+            return
+        if what == "stats_clear":
+            self.clear_stats()
+        if self._tg is not None and not self._stopping:
+            self._tg.create_task(self._write_report(what, report), name=f"vrrp-report {what}")
+
+    async def _write_report(self, what: str, report: VrrpReport) -> None:
+        paths = self._report_paths
+        try:
+            if report.track_processes and what in ("data", "json"):
+                counts = await asyncio.to_thread(self._processes.counts)
+                report = replace(
+                    report,
+                    track_processes=tuple(
+                        replace(p, current_processes=counts.get(p.name, 0))
+                        for p in report.track_processes
+                    ),
+                )
+            if what == "json" and not report.instances:
+                return  # keepalived writes no JSON without instances
+            if what == "data":
+                await asyncio.to_thread(_write_data, paths.data, report)
+            elif what == "json":
+                text = render_json(report)
+                await asyncio.to_thread(write_report, paths.json, text, atomic=True)
+            else:
+                await asyncio.to_thread(write_report, paths.stats, render_stats(report.instances))
+        except OSError as exc:
+            log.warning("cannot write the %s file: %s", what.replace("_clear", ""), exc)
+
+    def clear_stats(self) -> None:
+        """Zero every instance's counters (keepalived's STATS_CLEAR)."""
+        for inst in self._instances.values():
+            stats = inst.endpoint.stats
+            for name in stats.as_dict():
+                setattr(stats, name, 0)
+
+    def report(self) -> VrrpReport:
+        """A snapshot of the subsystem as the report files show it (interfaces are left
+        out: reading them blocks, see :func:`~pykeepalived.daemon.dumps.with_interfaces`)."""
+        loop_now, wall_now = time.monotonic(), time.clock_gettime(time.CLOCK_REALTIME)
+        with contextlib.suppress(RuntimeError):
+            loop_now = asyncio.get_running_loop().time()
+
+        def wall(t: float) -> float:
+            return wall_now - (loop_now - t)
+
+        created = wall_now - (time.monotonic() - self._created_at[0])
+        gd, vrrp = self._config.global_defs, self._config.vrrp
+        instances = tuple(
+            self._instance_view(inst, self._transitions.last.get(name), wall, created)
+            for name, inst in self._instances.items()
+        )
+        states = {v.name: v.state for v in instances}
+        groups = tuple(
+            SyncGroupView(
+                gname,
+                _group_state([states.get(m, State.INIT) for m in members]),
+                members,
+                member_faults=sum(states.get(m) is State.FAULT for m in members),
+                members_init=sum(states.get(m, State.INIT) is State.INIT for m in members),
+            )
+            for gname, members in self._plan.groups
+        )
+        tracking: dict[tuple[str, str], list[TrackedView]] = {}
+        for v in instances:
+            for kind, items in (("script", v.track_scripts), ("file", v.track_files)):
+                for t in items:
+                    tracking.setdefault((kind, t.name), []).append(TrackedView(v.name, t.weight))
+            for t in v.track_processes:
+                tracking.setdefault(("process", t.name), []).append(TrackedView(v.name, t.weight))
+        scripts = tuple(
+            ScriptView(
+                s.name,
+                s.script.command,
+                interval=s.interval,
+                timeout=s.timeout,
+                weight=s.weight,
+                reverse=s.weight_reverse,
+                rise=s.rise,
+                fall=s.fall,
+                status=_script_status(self._scripts.status(s.name), s.init_fail),
+                uid=self._credentials(s.script)[0],
+                gid=self._credentials(s.script)[1],
+                tracking=tuple(tracking.get(("script", s.name), ())),
+            )
+            for s in vrrp.vrrp_scripts
+            if ("script", s.name) in tracking
+        )
+        files = tuple(
+            TrackFileView(
+                f.name,
+                f.file,
+                status=self._files.value(f.name),
+                weight=f.weight,
+                reverse=f.weight_reverse,
+                tracking=tuple(tracking.get(("file", f.name), ())),
+            )
+            for f in self._files.files
+        )
+        processes = tuple(
+            TrackProcessView(
+                p.name,
+                p.process,
+                parameters=" ".join(p.params) if p.params else None,
+                param_match=p.param_match if p.params else "none",
+                min_processes=p.quorum,
+                max_processes=p.quorum_max,
+                have_quorum=bool(self._processes.status(p.name)),
+                weight=p.weight,
+                reverse=p.weight_reverse,
+                terminate_delay=p.terminate_delay or 0.0,
+                fork_delay=p.fork_delay or 0.0,
+                full_command=p.full_command,
+                tracking=tuple(tracking.get(("process", p.name), ())),
+            )
+            for p in self._processes.processes
+        )
+        return VrrpReport(
+            globals=globals_view(gd, socket.gethostname(), netns=self._config.root.net_namespace),
+            instances=instances,
+            sync_groups=groups,
+            scripts=scripts,
+            track_files=files,
+            track_processes=processes,
+            json_version=gd.json_version,
+        )
+
+    def _credentials(self, script: Script) -> tuple[int, int]:
+        creds = self._policy.credentials_for(script)
+        return (0, 0) if isinstance(creds, str) else (creds.uid, creds.gid)
+
+    def _instance_view(
+        self,
+        inst: _Instance,
+        transition: float | None,
+        wall: Callable[[float], float],
+        created: float,
+    ) -> InstanceView:
+        plan, machine, ep = inst.plan, inst.machine, inst.endpoint
+        defs = self._config.global_defs
+        base = instance_view(
+            plan.inst,
+            plan.params,
+            interface=plan.interface,
+            group=plan.group,
+            peers=plan.peers,
+            ttl=plan.ttl,
+            check_unicast_src=plan.check_unicast_src,
+            auth_type=_AUTH_NUMBERS[plan.auth.type],
+            smtp_alert=bool(
+                plan.inst.smtp_alert
+                if plan.inst.smtp_alert is not None
+                else defs.smtp_alert_vrrp or defs.smtp_alert
+            ),
+            notify_priority_changes=bool(
+                plan.inst.notify_priority_changes
+                if plan.inst.notify_priority_changes is not None
+                else defs.vrrp_notify_priority_changes
+            ),
+            credentials=self._credentials,
+            trackers=self._trackers[plan.name],
+        )
+        state = inst.driver.states.get(plan.name, machine.state) if inst.driver else machine.state
+        master_us = round(machine.master_adver_int * 1_000_000)
+        deadline = machine.next_deadline()
+        fileno = getattr(ep.socket, "fileno", None)
+        fd = fileno() if callable(fileno) else None
+        theirs = machine.master_address is not None and machine.master_address != ep.local
+        return replace(
+            base,
+            state=state,
+            wantstate=State.MASTER if state is State.MASTER or machine.wants_master else state,
+            master_router=machine.master_address if theirs else None,
+            master_priority=(machine.master_priority or 0) if theirs else 0,
+            master_adver_int=machine.master_adver_int,
+            last_transition=wall(transition) if transition is not None else created,
+            read_timeout=wall(deadline) if deadline is not None else None,
+            master_down_us=master_down_us(
+                machine.priority, master_us, plan.params.version, plan.params.down_timer_adverts
+            ),
+            src_ip=ep.local,
+            effective_priority=machine.priority,
+            total_priority=machine.priority,
+            vmac_ifname=plan.vmac.ifname if plan.vmac is not None else "",
+            vipset=state is State.MASTER,
+            sockets=(fd, fd) if isinstance(fd, int) and fd >= 0 else None,
+            stats=StatsView(**ep.stats.as_dict(keepalived_only=True)),
+        )
 
     async def _shutdown(
         self,
@@ -1147,6 +1408,35 @@ class VrrpApp:
         mux = SocketMux(group=plan.group)
         self._receivers.append((receiver, mux))
         return sender, mux
+
+
+_AUTH_NUMBERS: dict[AuthType, Literal[0, 1, 2]] = {
+    AuthType.NONE: 0,
+    AuthType.PASS: 1,
+    AuthType.AH: 2,
+}
+
+
+def _script_status(ok: bool | None, init_fail: bool) -> str:
+    if ok is None:
+        return "INIT/FAILED" if init_fail else "INIT"
+    return "GOOD" if ok else "BAD"
+
+
+def _group_state(states: list[State]) -> State:
+    """A sync group's state from its members' (keepalived: all MASTER, any FAULT...)."""
+    if any(s is State.FAULT for s in states):
+        return State.FAULT
+    if states and all(s is State.MASTER for s in states):
+        return State.MASTER
+    if any(s is State.BACKUP for s in states):
+        return State.BACKUP
+    return State.INIT
+
+
+def _write_data(path: str, report: VrrpReport) -> None:
+    """Read the interfaces and write ``keepalived.data`` (blocking: a worker thread)."""
+    write_report(path, render_data(with_interfaces(report)))
 
 
 def _usable(link: LinkState) -> bool:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived.config.convert import (
     boolean,
+    choice,
     integer,
     items,
     nargs,
@@ -448,6 +449,8 @@ GLOBAL_DEFS = BlockSchema(
         Kw("lvs_sync_daemon", _lvs_sync_daemon),
         Kw("lvs_timeouts", _lvs_timeouts),
         Kw("lvs_flush", boolean),
+        # pykeepalived extension: the load-balancer dataplane (docs/extensions.md)
+        Kw("lb_backend", choice("auto", "ipvs", "nftables", "proxy", "memory")),
         _flush_on_stop_kw,
         alias("lvs_flush_onstop", _flush_on_stop_kw, deprecated="use 'lvs_flush_on_stop' instead"),
         # SNMP and DBus

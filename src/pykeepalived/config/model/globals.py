@@ -318,6 +318,8 @@ class GlobalDefs:
     """Flush the whole IPVS table at start."""
     lvs_flush_on_stop: Literal["off", "all", "vs"] = "off"
     """``all``: flush everything at stop; ``vs``: only the configured virtual servers."""
+    lb_backend: Literal["auto", "ipvs", "nftables", "proxy", "memory"] = "auto"
+    """pykeepalived extension: the load-balancer dataplane (``auto``: the best available)."""
 
     # ---- SNMP and DBus ---------------------------------------------------------------------------
     snmp_socket: str | None = None
