@@ -11,6 +11,11 @@ over ``warmup`` with a random draw per checker, as keepalived does, so that they
 FILE_CHECK (passive in the tracker: it has no timing keywords) is read every
 :data:`FILE_POLL` seconds, as the VRRP track-file watcher does; a checker whose script the
 policy refuses is never run and counts as up (keepalived disables it).
+
+Thousands of checks a second are cheap only if each costs little besides its system calls
+(``bench/checks.py``): a task sleeps on one future and one timer of its known loop, its outer
+limit is one lazily re-armed timer per checker rather than one per probe, and while checkers
+run the garbage collector's young threshold is raised (:class:`_Collector`).
 """
 
 from __future__ import annotations
@@ -60,8 +65,8 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 class _Collector:
-    """The cyclic garbage collector's settings while checkers run (they are process-wide:
-    the first runner to start tunes them, the last to stop restores them)."""
+    """The cyclic garbage collector's first threshold while checkers run (process-wide: the
+    first runner to start raises it, the last to stop restores it)."""
 
     def __init__(self) -> None:
         self.active = 0
@@ -70,17 +75,14 @@ class _Collector:
     @contextlib.contextmanager
     def tuned(self) -> Iterator[None]:
         """Thousands of checks a second allocate objects that live about one ``delay_loop``
-        (timers, futures). Python's default thresholds promote them to the old generations,
-        and full collections over everything (the model, probes, trackers, tasks) then ran
-        every few seconds, stalling the loop for up to a few hundred milliseconds at 5,000
-        checkers. What exists when the checkers start lives as long as they do: it is frozen
-        out of the collector's sight, and young collections wait for more allocations.
-        Reference counting frees almost all that a check allocates; the collector still runs,
-        for cycles."""
+        (timers, futures, sockets). With Python's default first threshold (700 allocations)
+        they are promoted to the old generations, and full collections over everything (the
+        model, probes, trackers, tasks) then ran every few seconds, stalling the loop by up
+        to a few hundred milliseconds at 5,000 checkers. Collections of the young generation
+        now wait for :data:`GC_YOUNG_THRESHOLD` allocations: reference counting frees almost
+        all that a check allocates, and the collector still runs, for cycles."""
         if self.active == 0:
             self.saved = gc.get_threshold()
-            gc.collect()
-            gc.freeze()
             gc.set_threshold(max(GC_YOUNG_THRESHOLD, self.saved[0]), *self.saved[1:])
         self.active += 1
         try:
@@ -89,7 +91,6 @@ class _Collector:
             self.active -= 1
             if self.active == 0 and self.saved is not None:
                 gc.set_threshold(*self.saved)
-                gc.unfreeze()
                 self.saved = None
 
 
