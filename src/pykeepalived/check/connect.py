@@ -7,13 +7,21 @@ socket here, so the common keywords of reference §3.11 act the same way everywh
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.lvs import ConnectedChecker
 
-__all__ = ["connect_socket", "make_socket", "open_stream", "target"]
+__all__ = [
+    "connect_socket",
+    "host_port",
+    "make_socket",
+    "open_stream",
+    "os_reason",
+    "target",
+]
 
 
 def target(spec: ConnectedChecker) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
@@ -80,3 +88,14 @@ async def open_stream(
     except BaseException:
         sock.close()
         raise
+
+
+def os_reason(exc: OSError) -> str:
+    """The system's words for an OSError (asyncio's connect errors carry their own text)."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def host_port(spec: ConnectedChecker) -> str:
+    """``192.0.2.1:80`` or ``[2001:db8::1]:80``: the checker's target, for messages."""
+    ip = spec.connect_ip
+    return f"[{ip}]:{spec.connect_port}" if ip.version == 6 else f"{ip}:{spec.connect_port}"

@@ -16,7 +16,6 @@ UDP_CHECK does, so the reason is in the log at once).
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 import struct
@@ -30,7 +29,7 @@ import dns.rcode
 import dns.rdatatype
 
 from pykeepalived.check.base import CheckResult, register
-from pykeepalived.check.connect import make_socket, target
+from pykeepalived.check.connect import host_port, make_socket, os_reason, target
 from pykeepalived.check.udp import IP_RECVERR, IPV6_RECVERR
 
 if TYPE_CHECKING:
@@ -90,16 +89,6 @@ def read_reply(query_id: int, data: bytes) -> DnsReply | None:
     return DnsReply(rcode=flags & 0xF, answers=ancount)
 
 
-def _reason(exc: OSError) -> str:
-    """The system's words for an OSError (asyncio's connect errors carry their own text)."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
-def _host_port(spec: DnsCheck) -> str:
-    ip = spec.connect_ip
-    return f"[{ip}]:{spec.connect_port}" if ip.version == 6 else f"{ip}:{spec.connect_port}"
-
-
 class DnsProbe:
     """One DNS_CHECK query to the real server (steps: 1)."""
 
@@ -116,7 +105,7 @@ class DnsProbe:
         loop = asyncio.get_running_loop()
         start = loop.time()
         spec = self._spec
-        where = f"{_host_port(spec)} {spec.type} {spec.name}"
+        where = f"{host_port(spec)} {spec.type} {spec.name}"
         query_id = secrets.randbits(16)
         try:
             query = build_query(spec.name, spec.type, query_id)
@@ -129,7 +118,7 @@ class DnsProbe:
             detail = f"{where}: no reply within {spec.connect_timeout:g}s"
             return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)
         except OSError as exc:
-            detail = f"{where}: {_reason(exc)}"
+            detail = f"{where}: {os_reason(exc)}"
             return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)
         elapsed = loop.time() - start
         if not reply.ok:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
-import os
 import secrets
 import socket
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from pykeepalived.check.base import CheckResult, register
-from pykeepalived.check.connect import make_socket, target
+from pykeepalived.check.connect import make_socket, os_reason, target
 from pykeepalived.check.udp import IP_RECVERR, IPV6_RECVERR, default_payload
 
 if TYPE_CHECKING:
@@ -169,11 +168,6 @@ _SEQUENCE = itertools.count(secrets.randbits(16))
 _NO_DGRAM = frozenset({errno.EACCES, errno.EPERM, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT})
 
 
-def _reason(exc: OSError) -> str:
-    """The system's words for an OSError (asyncio's connect errors carry their own text)."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
 class _NoSocket(Exception):
     """Neither kind of ICMP socket could be opened."""
 
@@ -234,7 +228,7 @@ class PingProbe:
             detail = f"{where}: no echo reply within {self._spec.connect_timeout:g}s ({kind})"
             return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)
         except OSError as exc:
-            detail = f"{where}: {_reason(exc)} ({kind})"
+            detail = f"{where}: {os_reason(exc)} ({kind})"
             return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)
         detail = f"{where}: {verdict.detail} ({kind})"
         return CheckResult(ok=verdict.ok, detail=detail, elapsed=loop.time() - start)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived.check.base import CheckResult, register
-from pykeepalived.check.connect import open_stream
+from pykeepalived.check.connect import host_port, open_stream, os_reason
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.lvs import SmtpCheck
@@ -107,18 +106,8 @@ def command(verb: str, argument: str = "") -> bytes:
     return line.encode("utf-8") + b"\r\n"
 
 
-def _reason(exc: OSError) -> str:
-    """The system's words for an OSError (asyncio's connect errors carry their own text)."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
 class _Failed(Exception):
     """The exchange failed for the reason in ``args[0]``."""
-
-
-def _host_port(spec: SmtpCheck) -> str:
-    ip = spec.connect_ip
-    return f"[{ip}]:{spec.connect_port}" if ip.version == 6 else f"{ip}:{spec.connect_port}"
 
 
 class _Session:
@@ -127,7 +116,7 @@ class _Session:
     def __init__(self, spec: SmtpCheck, helo: bytes) -> None:
         self.spec = spec
         self.helo = helo
-        self.target = _host_port(spec)
+        self.target = host_port(spec)
         self.stage = "connect"
         self._replies = ReplyReader()
 
@@ -200,7 +189,7 @@ class SmtpProbe:
         except _Failed as exc:
             detail = str(exc)
         except OSError as exc:
-            detail = f"{session.target}: {session.stage}: {_reason(exc)}"
+            detail = f"{session.target}: {session.stage}: {os_reason(exc)}"
         else:
             return CheckResult(ok=True, detail=detail, elapsed=loop.time() - start)
         return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)

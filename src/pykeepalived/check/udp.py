@@ -21,12 +21,11 @@ As keepalived's check_udp.c and layer4.c do:
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from typing import TYPE_CHECKING
 
 from pykeepalived.check.base import CheckResult, register
-from pykeepalived.check.connect import make_socket, target
+from pykeepalived.check.connect import host_port, make_socket, os_reason, target
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.lvs import UdpCheck
@@ -87,16 +86,6 @@ def _pattern(want: int, care: int) -> str:
     return "".join(d if care & m else "X" for d, m in zip(digits, (0xF0, 0x0F), strict=True))
 
 
-def _reason(exc: OSError) -> str:
-    """The system's words for an OSError (asyncio's connect errors carry their own text)."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
-def _host_port(spec: UdpCheck) -> str:
-    ip = spec.connect_ip
-    return f"[{ip}]:{spec.connect_port}" if ip.version == 6 else f"{ip}:{spec.connect_port}"
-
-
 class UdpProbe:
     """One UDP_CHECK datagram to the real server (steps: 1)."""
 
@@ -113,7 +102,7 @@ class UdpProbe:
         loop = asyncio.get_running_loop()
         start = loop.time()
         spec = self._spec
-        where = _host_port(spec)
+        where = host_port(spec)
         try:
             async with asyncio.timeout(spec.connect_timeout):
                 reply = await self._exchange()
@@ -125,7 +114,7 @@ class UdpProbe:
             detail = f"{where}: no ICMP error within {spec.connect_timeout:g}s"
             return CheckResult(ok=True, detail=detail, elapsed=elapsed)
         except OSError as exc:
-            detail = f"{where}: {_reason(exc)}"
+            detail = f"{where}: {os_reason(exc)}"
             return CheckResult(ok=False, detail=detail, elapsed=loop.time() - start)
         elapsed = loop.time() - start
         if spec.require_reply and spec.reply_data is not None:

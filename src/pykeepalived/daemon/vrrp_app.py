@@ -112,7 +112,6 @@ from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
 from pykeepalived.vrrp.report import (
     InstanceView,
     ScriptView,
-    StatsView,
     SyncGroupView,
     TrackedView,
     TrackFileView,
@@ -1279,7 +1278,7 @@ class VrrpApp:
             vmac_ifname=plan.vmac.ifname if plan.vmac is not None else "",
             vipset=state is State.MASTER,
             sockets=(fd, fd) if isinstance(fd, int) and fd >= 0 else None,
-            stats=StatsView(**ep.stats.as_dict(keepalived_only=True)),
+            stats=replace(ep.stats),
         )
 
     async def _shutdown(

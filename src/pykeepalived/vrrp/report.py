@@ -27,6 +27,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Final, Literal
 
 from pykeepalived.vrrp.events import State
+from pykeepalived.vrrp.stats import KEEPALIVED_COUNTERS, VrrpStats
 
 __all__ = [
     "DEFAULT_TMP_DIR",
@@ -67,24 +68,8 @@ STATE_NUMBERS: Final[dict[State, int]] = {
 # ---- the snapshot ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StatsView:
-    """The counters of one instance (keepalived's ``vrrp_stats``)."""
-
-    advert_rcvd: int = 0
-    advert_sent: int = 0
-    become_master: int = 0
-    release_master: int = 0
-    packet_len_err: int = 0
-    advert_interval_err: int = 0
-    ip_ttl_err: int = 0
-    invalid_type_rcvd: int = 0
-    addr_list_err: int = 0
-    invalid_authtype: int = 0
-    authtype_mismatch: int = 0
-    auth_failure: int = 0
-    pri_zero_rcvd: int = 0
-    pri_zero_sent: int = 0
+StatsView = VrrpStats
+"""The counters of one instance, copied (``dataclasses.replace``) when the snapshot is taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -842,7 +827,7 @@ def _json_instance(v: InstanceView) -> dict[str, object]:
     if v.auth_type:
         data["auth_data"] = v.auth_data
     s = v.stats
-    stats = {name: getattr(s, name) for name in StatsView.__dataclass_fields__}
+    stats = {name: getattr(s, name) for name in KEEPALIVED_COUNTERS}
     return {"data": data, "stats": stats}
 
 
