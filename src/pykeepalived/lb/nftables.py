@@ -250,17 +250,26 @@ class NftablesBackend:
 
     async def apply(self, change: Change) -> None:
         """Apply ``change`` to the table last read and rewrite our tables in one transaction."""
+        await self.apply_many((change,))
+
+    async def apply_many(self, changes: Sequence[Change]) -> None:
+        """Apply ``changes`` in order and rewrite our tables once, in one transaction (the
+        reconciler's batch: a round of thousands of changes costs one rebuild, not one each).
+        Nothing is changed when one of them does not fit the table."""
+        if not changes:
+            return
         if self.closed:
-            raise BackendError(change, "the backend is closed")
+            raise BackendError(changes[0], "the backend is closed")
         if self._state is None:
             await self.read()
         assert self._state is not None
         services = dict(self._state.services)
         dests = {k: dict(v) for k, v in self._state.destinations.items()}
-        try:
-            apply_into(services, dests, change)
-        except Conflict as exc:
-            raise BackendError(change, str(exc)) from exc
+        for change in changes:
+            try:
+                apply_into(services, dests, change)
+            except Conflict as exc:
+                raise BackendError(change, str(exc)) from exc
         new = LbState(services, dests)
         neighbours = await self._neighbours_for(new, refresh=False)
         built = build(new, self.settings, neighbours)
@@ -275,7 +284,7 @@ class NftablesBackend:
             self._ctx().run(commands)
         except NftError as exc:
             self._state = None
-            raise BackendError(change, exc.message) from exc
+            raise BackendError(changes[0] if len(changes) == 1 else None, exc.message) from exc
         self._state = new
         self._existing = objects_of(built)
 

@@ -1,5 +1,9 @@
 """The one loop from the desired load-balancer table to a backend: plan, apply, re-read.
 
+A backend with ``apply_many(changes)`` (nftables, which rewrites its table per call) gets a
+round's changes in one call; when that fails they are applied one by one, so that one bad
+change does not hold back the others.
+
 :meth:`LbReconciler.set_desired` is synchronous (the checker runner calls it after every
 change); :meth:`LbReconciler.run` wakes on a change and every ``resync_every`` seconds, reads the
 backend's table, applies :func:`~pykeepalived.lb.plan.plan` change by change and reads again, so
@@ -102,7 +106,19 @@ class LbReconciler:
                 log.warning("load-balancer table changed behind our back; repairing: %s", change)
         applied: list[Change] = []
         failed: list[tuple[Change | None, str]] = []
-        for change in plan(desired, actual):
+        changes = plan(desired, actual)
+        batch = getattr(self._backend, "apply_many", None)
+        if batch is not None and len(changes) > 1:
+            try:
+                await batch(changes)
+            except BackendError as exc:
+                log.warning("batch of %d changes failed (%s); one by one", len(changes), exc)
+            else:
+                for change in changes:
+                    log.info("%s", change)
+                self._expected = desired
+                return self._finish(LbRound(tuple(changes), (), drift))
+        for change in changes:
             try:
                 await self._backend.apply(change)
             except BackendError as exc:

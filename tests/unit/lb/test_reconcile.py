@@ -92,3 +92,45 @@ def test_a_failed_change_is_retried_by_the_loop() -> None:
             task.cancel()
 
     asyncio.run(main())
+
+
+class Batching(MemoryBackend):
+    """Takes a round's changes in one call, or refuses the batch."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.refuse = refuse
+
+    async def apply_many(self, changes: list[Change]) -> None:
+        if self.refuse:
+            raise BackendError(None, "batch refused")
+        self.batches.append(len(changes))
+        for change in changes:
+            await super().apply(change)
+
+
+def test_a_backend_that_batches_gets_a_round_in_one_call() -> None:
+    async def main() -> None:
+        backend = Batching()
+        rec = LbReconciler(backend)
+        rec.set_desired(table(3, 1))
+        result = await rec.reconcile()
+        assert result.ok
+        assert backend.batches == [3]
+        assert backend.state == table(3, 1)
+
+    asyncio.run(main())
+
+
+def test_a_refused_batch_is_applied_one_by_one() -> None:
+    async def main() -> None:
+        backend = Batching(refuse=True)
+        rec = LbReconciler(backend)
+        rec.set_desired(table(3, 1))
+        result = await rec.reconcile()
+        assert result.ok
+        assert len(result.applied) == 3
+        assert backend.state == table(3, 1)
+
+    asyncio.run(main())
