@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -213,14 +214,17 @@ def _version_text() -> str:
     )
 
 
-def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, LoadResult]:
-    path = values.get("use_file") or DEFAULT_CONFIG
-    options = LoadOptions(
+def _load_options(values: dict[str, str | None], counts: dict[str, int]) -> LoadOptions:
+    return LoadOptions(
         config_id=values.get("config_id"),
         all_config="all_config" in counts,
         host=Host.local() if "config_test" in counts else None,
     )
-    return path, load(path, options)
+
+
+def _load(values: dict[str, str | None], counts: dict[str, int]) -> tuple[str, LoadResult]:
+    path = values.get("use_file") or DEFAULT_CONFIG
+    return path, load(path, _load_options(values, counts))
 
 
 def _open_log(target: str | None) -> TextIO:
@@ -407,6 +411,7 @@ def _run_daemon(
         checkers_pid_file=values.get("checkers_pid") or DEFAULT_CHECKERS_PID_FILE,
         lb_backend=values.get("lb_backend"),
         control_socket=values.get("control_socket"),
+        reload_config=functools.partial(load, path, _load_options(values, counts)),
     )
     if len(wanted) == 1 or CHILD_ENV in os.environ:
         return run_daemon(config, options, wanted[0])

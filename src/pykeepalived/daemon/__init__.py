@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
 from pykeepalived.daemon.check_app import BackendUnavailable, CheckApp, CheckOptions
+from pykeepalived.daemon.reload import ConfigLoader
 from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
 from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
 
@@ -104,6 +105,8 @@ class DaemonOptions:
     """``--lb-backend``: overrides ``lb_backend`` of global_defs."""
     control_socket: str | None = None
     """``--control-socket``: the checker's control API (None: :func:`control_socket_path`)."""
+    reload_config: ConfigLoader | None = None
+    """Reads the configuration again (same file and options as at start) for SIGHUP."""
 
 
 def control_socket_path(options: DaemonOptions) -> str:
@@ -242,6 +245,7 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                     VrrpOptions(
                         dont_release=options.dont_release_vrrp,
                         ignore_sigint=options.ignore_sigint or under_parent,
+                        reload_config=options.reload_config,
                     ),
                 )
             else:
@@ -252,6 +256,7 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                         ignore_sigint=options.ignore_sigint or under_parent,
                         lb_backend=options.lb_backend,
                         control_socket=control_socket_path(options),
+                        reload_config=options.reload_config,
                     ),
                 )
             gd = config.global_defs

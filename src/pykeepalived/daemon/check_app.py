@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from pykeepalived.check.events import describe, notify_plan
 from pykeepalived.check.runner import CheckRunner
 from pykeepalived.config.model.lvs import AddressService, GroupService, VsgRange
+from pykeepalived.daemon.reload import ConfigLoader
 from pykeepalived.lb.backend import BackendError
 from pykeepalived.lb.choose import (
     BackendUnavailable,
@@ -73,6 +74,8 @@ class CheckOptions:
     """``--lb-backend``: overrides ``lb_backend`` of global_defs (None: the configuration's)."""
     control_socket: str | None = None
     """Where the control API listens (None: no control API)."""
+    reload_config: ConfigLoader | None = None
+    """Reads the configuration again on SIGHUP (None: SIGHUP is logged and ignored)."""
 
 
 class CheckApp:

@@ -61,6 +61,7 @@ from pykeepalived.daemon.dumps import (
     with_interfaces,
     write_report,
 )
+from pykeepalived.daemon.reload import ConfigLoader
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
 from pykeepalived.net.firewall import Firewall, FirewallGuard
@@ -466,6 +467,8 @@ class VrrpOptions:
     """More consumers of state changes (the notify engine is always one)."""
     config_id: str | None = None
     """``-i``: with ``state_dump_file`` and ``data_use_instance``, part of the data file name."""
+    reload_config: ConfigLoader | None = None
+    """Reads the configuration again on SIGHUP (None: SIGHUP is logged and ignored)."""
 
 
 class _Transitions:
