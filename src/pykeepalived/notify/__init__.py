@@ -5,6 +5,7 @@
 * :mod:`.script`: the script policy (users, ``enable_script_security``), the runner, the
   per-instance serial queues and the :class:`Notifier` facade.
 * :mod:`.fifo`: the FIFO writer and its reader process.
+* :mod:`.mail` (pure) and :mod:`.smtp`: the alert e-mail and its bounded, asynchronous sender.
 """
 
 from __future__ import annotations
