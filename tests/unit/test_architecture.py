@@ -39,22 +39,24 @@ PURE_CORES = (
             "stats.py",
             "report.py",
             "report_config.py",
+            "reload_plan.py",
         )
     ]
     + [
         PACKAGE / "net" / name
         for name in ("plan.py", "model.py", "vmac_plan.py", "firewall_plan.py")
     ]
-    + [PACKAGE / "notify" / "events.py"]
+    + [PACKAGE / "notify" / name for name in ("events.py", "mail.py")]
     + [PACKAGE / "check" / "expect.py"]
     + [PACKAGE / "check" / name for name in ("http_response.py", "pcre.py")]
-    + [PACKAGE / "check" / name for name in ("tracker.py", "events.py")]
+    + [PACKAGE / "check" / name for name in ("tracker.py", "events.py", "reload_plan.py")]
     + [
         PACKAGE / "lb" / name
         for name in ("model.py", "plan.py", "desired.py", "nft_plan.py", "schedulers.py")
     ]
     + [PACKAGE / "lb" / "choose.py"]
     + [PACKAGE / "control" / name for name in ("schemas.py", "ipvsadm.py")]
+    + [PACKAGE / "daemon" / "respawn.py"]
 )
 PURE_CORES = [p for p in PURE_CORES if p.exists()]
 

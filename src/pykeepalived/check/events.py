@@ -151,6 +151,8 @@ class RealServerChanged:
     """Reported at startup (an alpha checker's first failure) rather than on a change."""
     stopping: bool = False
     """Reported at shutdown (``omega``)."""
+    removed: bool = False
+    """Reported by a reload that removed it (mailed as ``=> Removing <=``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,8 @@ def describe(event: LbEvent) -> str:
         case RealServerChanged(rs=rs, up=up):
             if up:
                 return f"Adding service {rs.label} to VS {rs.vs.label}"
-            return f"Removing service {rs.label} from VS {rs.vs.label}"
+            why = " (no longer in the configuration)" if event.removed else ""
+            return f"Removing service {rs.label} from VS {rs.vs.label}{why}"
         case WeightChanged(rs=rs, old=old, new=new):
             return f"Changing weight from {old} to {new} for service {rs.label} of VS {rs.vs.label}"
         case QuorumChanged(vs=vs, up=up, quorum=q, hysteresis=h, threshold=t, weight=w):
@@ -408,8 +411,9 @@ def notify_plan(event: LbEvent, lvs: LvsConfig, gd: GlobalDefs) -> LvsNotifyPlan
         script = rs.notify_up if event.up else rs.notify_down
         word = "notify_up" if event.up else "notify_down"
         shutdown_alert = None
-        if event.stopping and rs_smtp_enabled(rs, gd):
-            shutdown_alert = SmtpAlert(_rs_subject(ref, False, gd.router_id), "=> Shutting down <=")
+        if (event.stopping or event.removed) and rs_smtp_enabled(rs, gd):
+            body = "=> Removing <=" if event.removed else "=> Shutting down <="
+            shutdown_alert = SmtpAlert(_rs_subject(ref, False, gd.router_id), body)
         return LvsNotifyPlan(
             f"VS:{ref.vs.label}",
             _call(script, f"{word} of {ref.label} in {ref.vs.label}"),

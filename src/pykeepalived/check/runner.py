@@ -42,6 +42,7 @@ from pykeepalived.check import (  # noqa: F401
     udp,
 )
 from pykeepalived.check.base import CheckResult, Probe, build_probe
+from pykeepalived.check.events import rs_label
 from pykeepalived.check.tracker import HealthTracker, params_for
 from pykeepalived.config.model.lvs import Checker
 from pykeepalived.lb.desired import CheckerKey, CheckerStatus, LbDesired, iter_checkers
@@ -49,6 +50,8 @@ from pykeepalived.lb.desired import CheckerKey, CheckerStatus, LbDesired, iter_c
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from pykeepalived.check.events import LbEvent
+    from pykeepalived.check.reload_plan import ReloadPlan
     from pykeepalived.config.model.lvs import LvsConfig
     from pykeepalived.lb.desired import Outcome
 
@@ -201,6 +204,14 @@ class Checked:
     """Why it never runs (a refused script), or None."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """How a new tracker starts (see :class:`HealthTracker`)."""
+
+    up: bool | None = None
+    settled: bool = False
+
+
 class _NeverUp:
     """Stands in for a checker that cannot run (it is never scheduled)."""
 
@@ -247,6 +258,8 @@ class CheckRunner:
         self._resumed: dict[int, asyncio.Event] = {}
         """Virtual servers suspended by ``ha_suspend``: set again when they may run."""
         self.checked: dict[CheckerKey, Checked] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: dict[CheckerKey, asyncio.Task[None]] = {}
 
     def set_active(self, vs: int, active: bool) -> None:
         """``ha_suspend``: run the checkers of virtual server ``vs`` or hold them (a probe
@@ -268,12 +281,27 @@ class CheckRunner:
         if outcome.next_deadline is not None:
             self._ramps.set()
 
-    def _build(self, now: float) -> None:
-        lvs = self.desired.lvs
+    def _build(
+        self,
+        now: float,
+        lvs: LvsConfig | None = None,
+        carry: Callable[[CheckerKey, Checker], Checked | HealthTracker | _Start | None]
+        | None = None,
+    ) -> dict[CheckerKey, Checked]:
+        """A probe and a tracker for every checker of ``lvs`` (default: the running one);
+        ``carry`` may hand over a whole checker or its tracker, or say how a new tracker
+        starts (a reload), else a new one starts as at boot."""
+        lvs = lvs if lvs is not None else self.desired.lvs
+        built: dict[CheckerKey, Checked] = {}
         for key, spec in iter_checkers(lvs):
-            rs = lvs.virtual_servers[key.vs].real_servers[key.rs]
-            ref = self.desired.checker_ref(key)
-            label = f"{spec.kind} on {ref.rs.label}"
+            vs = lvs.virtual_servers[key.vs]
+            rs = vs.real_servers[key.rs]
+            label = f"{spec.kind} on {rs_label(rs, vs)}"
+            given = carry(key, spec) if carry is not None else None
+            if isinstance(given, Checked):
+                same = given.key == key and given.label == label
+                built[key] = given if same else replace(given, key=key, label=label)
+                continue
             disabled: str | None = None
             try:
                 probe = self._build_probe(spec, rs_weight=rs.weight, **self._options)
@@ -282,17 +310,27 @@ class CheckRunner:
             else:
                 refused = getattr(probe, "refused", None)
                 disabled = str(refused) if refused is not None else None
-            params = params_for(spec, steps=probe.steps)
-            tracker = HealthTracker(params, now=now, jitter=self._jitter())
+            if isinstance(given, HealthTracker):
+                tracker = given
+            else:
+                start = given or _Start()
+                tracker = HealthTracker(
+                    params_for(spec, steps=probe.steps),
+                    now=now,
+                    jitter=self._jitter(),
+                    initially_up=start.up,
+                    settled=start.settled,
+                )
             if disabled is not None:
                 log.warning("%s disabled: %s", label, disabled)
-            self.checked[key] = Checked(key, spec, probe, tracker, label, disabled)
+            built[key] = Checked(key, spec, probe, tracker, label, disabled)
+        return built
 
     def start(self) -> None:
         """Build the probes and trackers and publish the startup table (call on the loop)."""
         self._loop = asyncio.get_running_loop()
         now = self._loop.time()
-        self._build(now)
+        self.checked = self._build(now)
         self._publish(self.desired.start(now))
 
     async def run(self) -> None:
@@ -301,11 +339,110 @@ class CheckRunner:
         if self._loop is None:
             self.start()
         with _COLLECTOR.tuned():
-            async with asyncio.TaskGroup() as tg:
-                for checked in self.checked.values():
-                    if checked.disabled is None:
-                        tg.create_task(self._check(checked), name=checked.label)
-                tg.create_task(self._ticks(), name="slow-start ticks")
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    self._spawn()
+                    tg.create_task(self._ticks(), name="slow-start ticks")
+            finally:
+                self._tg = None
+
+    def _spawn(self) -> None:
+        """One task per runnable checker (in the running TaskGroup)."""
+        tg = self._tg
+        if tg is None:
+            return
+        for checked in self.checked.values():
+            if checked.disabled is None and checked.key not in self._tasks:
+                self._tasks[checked.key] = tg.create_task(self._check(checked), name=checked.label)
+
+    def reload(
+        self,
+        lvs: LvsConfig,
+        plan: ReloadPlan,
+        *,
+        probe_options: Mapping[str, Any] | None = None,
+        active: Mapping[int, bool] | None = None,
+    ) -> tuple[tuple[LbEvent, ...], Outcome]:
+        """Switch to a new configuration (call on the loop, after :meth:`start`), carrying the
+        state over as ``plan`` says (reference §4.5):
+
+        * a migrated checker (same type and parameters) keeps its tracker: verdict, ``has_run``,
+          retry and rise counters and its next probe time (no new probe sequence, no flap);
+        * a changed or new checker of a kept real server starts fresh in the real server's
+          state: "up, not yet run" if the real server was alive (one failure takes it down, as
+          at boot; it does not take the server down before it has failed), "down, settled" if
+          it was not (it stays down without a second down notify until it succeeds) — the
+          real server keeps its alive state, as keepalived does;
+        * the checkers of new real servers and virtual servers start as at boot (up unless
+          alpha).
+
+        A migrated checker under the same key whose real server's weight and probe options
+        did not change keeps its probe and its task; the other tasks restart on the new model
+        (a probe under way is abandoned and run again at once).
+
+        Returns the removal events (against the old configuration) and the new
+        configuration's outcome (not published: the caller does that with the new
+        configuration in place). ``active`` gives the ``ha_suspend`` state of the new virtual
+        servers that have it (the others run)."""
+        assert self._loop is not None
+        now = self._loop.time()
+        same_options = probe_options is None or dict(probe_options) == self._options
+        if probe_options is not None:
+            self._options = dict(probe_options)
+        old_desired, old_checked = self.desired, self.checked
+        old_lvs = old_desired.lvs
+
+        kept_vs = {m.new: m for m in plan.virtual_servers}
+        kept_rs = {(m.new, r.new): r for m in plan.virtual_servers for r in m.real_servers}
+
+        def carry(key: CheckerKey, spec: Checker) -> Checked | HealthTracker | _Start | None:
+            vs = kept_vs.get(key.vs)
+            rs = kept_rs.get((key.vs, key.rs))
+            if vs is None or rs is None:
+                return None  # a new real server: as at boot
+            source = rs.checkers[key.checker] if key.checker < len(rs.checkers) else None
+            if source is not None:
+                moved = old_checked.get(CheckerKey(vs.old, rs.old, source))
+                if moved is not None and moved.spec == spec:
+                    weight = old_lvs.virtual_servers[vs.old].real_servers[rs.old].weight
+                    new_weight = lvs.virtual_servers[key.vs].real_servers[key.rs].weight
+                    if same_options and weight == new_weight:
+                        return moved  # the same probe too (it depends on these only)
+                    return moved.tracker
+            alive = old_desired.rs_alive(vs.old, rs.old)
+            return _Start(up=alive, settled=not alive)
+
+        checked = self._build(now, lvs, carry)
+        statuses = {k: CheckerStatus(c.tracker.up, c.tracker.weight) for k, c in checked.items()}
+        desired, removed, outcome = old_desired.reload(lvs, plan, statuses, now)
+        self.desired, self.checked = desired, checked
+        resumed, self._resumed = self._resumed, {}
+        logged, self._suspended_logged = self._suspended_logged, set()
+        for m in plan.virtual_servers:
+            if m.old in resumed and m.new in (active or {}):
+                self._resumed[m.new] = resumed[m.old]
+                if m.old in logged:
+                    self._suspended_logged.add(m.new)
+        for vs, on in (active or {}).items():
+            self.set_active(vs, on)
+        # a checker that is the same object under the same key, with the same ha_suspend
+        # event, keeps its task (and its probe under way); the others restart
+        tasks, self._tasks = self._tasks, {}
+        for key, task in tasks.items():
+            c = checked.get(key)
+            if (
+                c is not None
+                and c is old_checked.get(key)
+                and (self._resumed.get(key.vs) is resumed.get(key.vs))
+            ):
+                self._tasks[key] = task
+            else:
+                task.cancel()
+        self._spawn()
+        if outcome.next_deadline is not None:
+            self._ramps.set()
+        return removed, outcome
 
     def shutdown(self) -> None:
         """Publish the shutdown outcome (``omega`` notifications, empty table)."""
@@ -341,6 +478,8 @@ class CheckRunner:
                     log.exception("%s: probe failed unexpectedly", checked.label)
                     result = CheckResult(False, f"probe error: {exc}")
                 now = loop.time()
+                if self.checked.get(checked.key) is not checked:
+                    return  # replaced by a reload while probing
                 if result.elapsed is None:
                     result = replace(result, elapsed=now - began)
                 self.record(checked.key, result, now)

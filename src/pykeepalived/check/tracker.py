@@ -117,7 +117,12 @@ class HealthTracker:
         now: float,
         jitter: float = 0.0,
         initially_up: bool | None = None,
+        settled: bool = False,
     ) -> None:
+        """``initially_up`` overrides the start verdict (None: up unless alpha); ``settled``
+        says the start verdict already stands (a reload of a failed real server): a failure
+        is then no news, as for a checker that has run, and one success (``rise``) brings it
+        up."""
         p = params
         self._dl = max(_finite(float(p.delay_loop), 60.0), 0.0)
         self._dbr = max(_finite(float(p.delay_before_retry), 1.0), 0.0)
@@ -126,7 +131,7 @@ class HealthTracker:
         self._steps = max(int(p.steps), 1)
         self._p = p
         self._up = not p.alpha if initially_up is None else initially_up
-        self._has_run = p.passive
+        self._has_run = p.passive or settled
         self._retry_it = self._retry  # one failure is enough before the first verdict
         self._step = 0
         self._failed_step: int | None = None

@@ -365,27 +365,13 @@ def _run_daemon(
     counts: dict[str, int],
     argv: Sequence[str] = (),
 ) -> int:
-    """Run the subsystems the configuration needs (or the one ``-P``/``-C`` names) in the
-    foreground: one in this process, both under a supervising parent."""
+    """Run the subsystems the configuration needs (limited by ``-P``/``-C``; every one with
+    ``--all``): one in this process, else a supervising parent with one child each (none:
+    an idle parent, as keepalived, that a reload can give children). Without ``-n`` the
+    daemon goes to the background first (:mod:`pykeepalived.daemon.background`)."""
     config = result.config
     if config is None:
         return check_exit_code(result) or ExitCode.USAGE
-    present = (("vrrp", config.has_vrrp), ("check", config.has_checker))
-    wanted = [
-        s for s, has in present if has and (s in counts or not {"vrrp", "check"} & counts.keys())
-    ]
-    if not wanted:
-        sys.stderr.write(
-            f"pykeepalived: nothing to run in '{path}': no vrrp_instance, static"
-            " address/route/rule or virtual_server (running without one, like keepalived's"
-            " --all, is not implemented yet)\n"
-        )
-        return ExitCode.USAGE
-    if "dont_fork" not in counts:
-        sys.stderr.write(
-            "pykeepalived: warning: forking into the background is not implemented yet;"
-            " staying in the foreground (use -n)\n"
-        )
     from pykeepalived.daemon import (
         CHILD_ENV,
         DEFAULT_CHECKERS_PID_FILE,
@@ -394,7 +380,13 @@ def _run_daemon(
         DaemonOptions,
         run_daemon,
         run_parent,
+        subsystems_for,
+        valid_facility,
     )
+
+    facility = values.get("log_facility")
+    if facility is not None and not valid_facility(facility):
+        sys.stderr.write(f"Invalid log facility '{facility}'\n")  # keepalived: default stays
 
     options = DaemonOptions(
         log_console="log_console" in counts,
@@ -412,10 +404,47 @@ def _run_daemon(
         lb_backend=values.get("lb_backend"),
         control_socket=values.get("control_socket"),
         reload_config=functools.partial(load, path, _load_options(values, counts)),
+        only_subsystems=tuple(s for s in ("vrrp", "check") if s in counts),
+        run_all="all" in counts,
     )
-    if len(wanted) == 1 or CHILD_ENV in os.environ:
+    if CHILD_ENV in os.environ:  # a child of our parent: its subsystem, whatever the file says
+        from pykeepalived.daemon.parent import SUBSYSTEM_ENV
+
+        child = os.environ.get(SUBSYSTEM_ENV) or next(
+            (s for s in ("vrrp", "check") if s in counts), "vrrp"
+        )
+        return run_daemon(config, options, child)
+    umask = _umask(values.get("umask")) if "umask" in counts else None
+    if umask is None:
+        umask = config.global_defs.umask if config.global_defs.umask is not None else 0o177
+    os.umask(umask)
+    wanted = subsystems_for(config, options)
+    if "dont_fork" not in counts:
+        from pykeepalived.daemon.background import detach
+
+        detach()  # returns in the daemon; the foreground process exits with its start-up
+    if len(wanted) == 1 and "all" not in counts:
         return run_daemon(config, options, wanted[0])
     return run_parent(options, argv, wanted, config)
+
+
+def _umask(text: str | None) -> int | None:
+    """``-u``: a number as C's ``strtoul(…, 0)`` reads it (``0177`` octal, ``0x7f``, ``127``);
+    None (with keepalived's message) when it is not one in 0..0777."""
+    word = (text or "").strip()
+    try:
+        if word.lower().startswith("0x"):
+            value = int(word, 16)
+        elif word.startswith("0") and len(word) > 1:
+            value = int(word, 8)
+        else:
+            value = int(word, 10)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0o777:
+        sys.stderr.write(f"Invalid --umask value {text}\n")
+        return None
+    return value
 
 
 def run() -> NoReturn:

@@ -1,4 +1,5 @@
-"""``kactl``: the operator tool (``check``, ``dump``, and ``lb`` from the running daemon)."""
+"""``kactl``: the operator tool (``check``, ``dump``, ``lb`` from the running daemon,
+``reload``, ``cleanup`` after a killed daemon, and ``systemd-unit``)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,80 @@ def _parser() -> argparse.ArgumentParser:
         else:
             c.add_argument("--json", action="store_true", help="JSON instead of text")
     _lb_parser(sub)
+    _process_parsers(sub)
     return p
+
+
+def _process_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    helptext = "print pykeepalived's systemd unit (Type=notify), ExecStart naming this install"
+    c = sub.add_parser("systemd-unit", help=helptext, description=helptext)
+    c.add_argument("--exec", dest="exec_path", help="the pykeepalived to run (default: this one)")
+    c.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    helptext = "make the running daemon reload its configuration (SIGHUP to its main pid)"
+    c = sub.add_parser("reload", help=helptext, description=helptext)
+    c.add_argument(
+        "-p", "--pid", default="/run/keepalived.pid", help="the daemon's pid file (as its -p)"
+    )
+    helptext = (
+        "remove everything a configuration would have installed (VIPs, routes, rules, VMACs,"
+        " the no_accept firewall, load-balancer services): after a daemon was killed"
+    )
+    c = sub.add_parser("cleanup", help=helptext, description=helptext)
+    c.add_argument("-f", "--use-file", dest="file", required=True, help="keepalived.conf")
+    c.add_argument("-i", "--config-id", help="id for @ID conditional lines")
+    c.add_argument("--lb-backend", help="the load-balancer backend (as the daemon's option)")
+
+
+def _reload(ns: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    try:
+        with open(ns.pid, encoding="ascii") as f:
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        sys.stderr.write(f"kactl reload: {ns.pid}: {why}\n")
+        return 1
+    sys.stderr.write(f"reload requested (SIGHUP to pid {pid})\n")
+    return 0
+
+
+def _cleanup(ns: argparse.Namespace) -> int:
+    import asyncio
+
+    from pykeepalived.daemon.cleanup import cleanup
+
+    result = load(ns.file, LoadOptions(config_id=ns.config_id))
+    print_diagnostics(result, sys.stderr)
+    if result.config is None:
+        return check_exit_code(result) or 1
+    report = asyncio.run(cleanup(result.config, lb_backend=ns.lb_backend))
+    for line in report.removed:
+        sys.stdout.write(f"removed: {line}\n")
+    for line in report.failed:
+        sys.stderr.write(f"kactl cleanup: {line}\n")
+    if not report.removed and report.ok:
+        sys.stderr.write("nothing to remove\n")
+    return 0 if report.ok else 1
+
+
+def _systemd_unit(ns: argparse.Namespace) -> int:
+    from pykeepalived.daemon.sdnotify import unit_text
+
+    text = unit_text(ns.exec_path)
+    if not ns.output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(ns.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        sys.stderr.write(f"kactl systemd-unit: {ns.output}: {exc.strerror or exc}\n")
+        return 1
+    sys.stderr.write(f"wrote {ns.output}; now: systemctl daemon-reload\n")
+    return 0
 
 
 def _lb_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     if ns.command == "lb":
         return _lb(ns)
+    if ns.command == "systemd-unit":
+        return _systemd_unit(ns)
+    if ns.command == "reload":
+        return _reload(ns)
+    if ns.command == "cleanup":
+        return _cleanup(ns)
     options = LoadOptions(
         config_id=ns.config_id,
         all_config=ns.all_config,

@@ -3,8 +3,14 @@
 Like keepalived, a configuration with both VRRP instances and virtual servers runs as a parent
 (:mod:`.parent`) and one child process per subsystem, so that health checks, scripts and
 their garbage never delay a VRRP advert; ``-P`` or ``-C`` (or a configuration with only one
-of them) runs one subsystem in one process, whose pid goes in both pid files. The VRRP
-subsystem is :mod:`.vrrp_app`, the checker subsystem :mod:`.check_app`.
+of them) runs one subsystem in one process, whose pid goes in both pid files. ``--all``
+always runs the parent with both children, and a configuration with nothing to run gets an
+idle parent (keepalived's "no configuration to run"): in both cases a reload can then start
+or stop children as the configuration's subsystems change. A daemon started in one process
+cannot add the other subsystem on reload (restart it, or run it with ``--all``). The VRRP
+subsystem is :mod:`.vrrp_app`, the checker subsystem :mod:`.check_app`; without ``-n`` the
+daemon first goes to the background (:mod:`.background`); under systemd it reports its state
+(:mod:`.sdnotify`).
 
 Log lines carry keepalived's idents, so that existing log filters keep working::
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -24,15 +31,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykeepalived import __version__
-from pykeepalived.daemon.check_app import BackendUnavailable, CheckApp, CheckOptions
 from pykeepalived.daemon.reload import ConfigLoader
-from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
-from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from pykeepalived.config.build import LoadResult
     from pykeepalived.config.model.root import Config
+    from pykeepalived.daemon.check_app import CheckApp
+    from pykeepalived.daemon.sdnotify import Notifier
+    from pykeepalived.daemon.vrrp_app import VrrpApp
 
 __all__ = [
     "CHILD_ENV",
@@ -49,6 +57,8 @@ __all__ = [
     "run_daemon",
     "run_parent",
     "subsystem_log_file",
+    "subsystems_for",
+    "valid_facility",
 ]
 
 IDENT = "Keepalived_vrrp"
@@ -61,6 +71,8 @@ DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/vrrp.pid"
 DEFAULT_CHECKERS_PID_FILE = "/run/checkers.pid"
 DEFAULT_LOG_FILE = "/tmp/keepalived.log"
+"""``-g`` without a file name, when ``$TMPDIR`` is not an absolute directory."""
+SYSLOG_ADDRESS = "/dev/log"
 CHILD_ENV = "PYKEEPALIVED_PARENT"
 """Set (to the parent's pid) in the environment of a child started by :mod:`.parent`."""
 DATE_FORMAT = "%a %b %d %H:%M:%S %Y"
@@ -107,6 +119,18 @@ class DaemonOptions:
     """``--control-socket``: the checker's control API (None: :func:`control_socket_path`)."""
     reload_config: ConfigLoader | None = None
     """Reads the configuration again (same file and options as at start) for SIGHUP."""
+    only_subsystems: tuple[str, ...] = ()
+    """``-P`` (``vrrp``) and/or ``-C`` (``check``): run only these (empty: all)."""
+    run_all: bool = False
+    """``--all``: run the subsystems even when the configuration has nothing for them."""
+
+
+def subsystems_for(config: Config, options: DaemonOptions) -> tuple[str, ...]:
+    """The subsystems to run for ``config``: those it configures (every one with ``--all``),
+    limited to ``-P``/``-C`` when given; in keepalived's order (``vrrp``, ``check``)."""
+    present = (("vrrp", config.has_vrrp), ("check", config.has_checker))
+    only = options.only_subsystems
+    return tuple(s for s, has in present if (has or options.run_all) and (not only or s in only))
 
 
 def control_socket_path(options: DaemonOptions) -> str:
@@ -135,10 +159,26 @@ def subsystem_log_file(path: str, suffix: str = "_vrrp") -> str:
 
 
 def _facility(value: str | None) -> int:
+    """``-S``: ``N`` (0-7) is ``localN``; ``localN``, ``user``, ``daemon``; anything else
+    leaves the default, ``daemon`` (the command line said so: :func:`valid_facility`)."""
     if value is None:
         return _FACILITIES["daemon"]
     key = f"local{value}" if value.isdigit() else value.lower()
     return _FACILITIES.get(key, _FACILITIES["daemon"])
+
+
+def valid_facility(value: str) -> bool:
+    """True when ``-S VALUE`` names a facility keepalived accepts."""
+    return (f"local{value}" if value.isdigit() else value.lower()) in _FACILITIES
+
+
+def default_log_file() -> str:
+    """``-g`` without a file: ``keepalived.log`` in ``$TMPDIR`` when that is an absolute
+    directory (as keepalived), else :data:`DEFAULT_LOG_FILE`."""
+    tmp = os.environ.get("TMPDIR", "")
+    if os.path.isabs(tmp) and os.path.isdir(tmp):
+        return os.path.join(tmp, "keepalived.log")
+    return DEFAULT_LOG_FILE
 
 
 def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[logging.Handler]:
@@ -154,7 +194,7 @@ def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[log
         stream.setFormatter(console)
         handlers.append(stream)
     if options.log_file is not None:
-        path = subsystem_log_file(options.log_file or DEFAULT_LOG_FILE, LOG_SUFFIXES[process])
+        path = subsystem_log_file(options.log_file or default_log_file(), LOG_SUFFIXES[process])
         try:
             file_handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as exc:
@@ -162,10 +202,10 @@ def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[log
         else:
             file_handler.setFormatter(console)
             handlers.append(file_handler)
-    if not options.no_syslog and os.path.exists("/dev/log"):
+    if not options.no_syslog and os.path.exists(SYSLOG_ADDRESS):
         try:
             syslog = logging.handlers.SysLogHandler(
-                address="/dev/log", facility=_facility(options.log_facility)
+                address=SYSLOG_ADDRESS, facility=_facility(options.log_facility)
             )
         except OSError:
             pass
@@ -230,15 +270,30 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
     exit status. Under a parent (:mod:`.parent`) only the subsystem's own pid file is written,
     otherwise the parent's too."""
     under_parent = CHILD_ENV in os.environ
+    if not under_parent and options.reload_config is not None:
+        options = dataclasses.replace(
+            options, reload_config=_single_loader(options.reload_config, options, subsystem)
+        )
     own = options.vrrp_pid_file if subsystem == "vrrp" else options.checkers_pid_file
     files = (own,) if under_parent else (options.pid_file, own)
     what = "VRRP" if subsystem == "vrrp" else "Healthcheck"
     if options.ignore_sigint or under_parent:  # the parent turns a ^C into SIGTERM
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from pykeepalived.daemon.parent import ignore_forwarded
+
+    ignore_forwarded()  # until the subsystem handles them (a SIGHUP during start-up)
+    # imported here, so that the parent (which never runs a subsystem) stays small
+    from pykeepalived.daemon.check_app import BackendUnavailable, CheckApp, CheckOptions
+    from pykeepalived.daemon.sdnotify import Notifier
+    from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
+    from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
+    from pykeepalived.lb.syncd import sinks_for as syncd_sinks
+
     with _logging(options, subsystem):
         log.info("Starting pykeepalived v%s (%s subsystem, pid %d)", __version__, what, os.getpid())
         try:
             app: VrrpApp | CheckApp
+            notifier = Notifier({} if under_parent else None)
             if subsystem == "vrrp":
                 app = VrrpApp(
                     config,
@@ -246,6 +301,8 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                         dont_release=options.dont_release_vrrp,
                         ignore_sigint=options.ignore_sigint or under_parent,
                         reload_config=options.reload_config,
+                        sinks=syncd_sinks(config),  # lvs_sync_daemon IF INSTANCE
+                        lifecycle=notifier,
                     ),
                 )
             else:
@@ -257,13 +314,14 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
                         lb_backend=options.lb_backend,
                         control_socket=control_socket_path(options),
                         reload_config=options.reload_config,
+                        lifecycle=notifier,
                     ),
                 )
             gd = config.global_defs
             freeze_heap()
             apply_tuning(gd.vrrp_tuning if subsystem == "vrrp" else gd.checker_tuning, what)
             with pid_files(*files):
-                return asyncio.run(app.run())
+                return asyncio.run(_serve(app, notifier))
         except (StartupError, PidFileError, BackendUnavailable) as exc:
             return _cannot_start(exc, options)
 
@@ -276,10 +334,17 @@ def run_parent(
 ) -> int:
     """Run the parent process: the main pid file, one child per subsystem (started with
     ``argv`` and ``-P``/``-C``), until SIGTERM/SIGINT; the exit status. With ``config`` it
-    writes ``keepalived_parent.data`` on SIGUSR1."""
-    from pykeepalived.daemon.dumps import parent_data_for
-    from pykeepalived.daemon.parent import Supervisor
+    writes ``keepalived_parent.data`` on SIGUSR1 and waits ``child_wait_time`` for stopping
+    children; with ``options.reload_config`` a SIGHUP also starts or stops children when the
+    configuration's subsystems change (:meth:`.parent.Supervisor.apply_config`)."""
+    import functools
 
+    from pykeepalived.daemon.background import detached
+    from pykeepalived.daemon.dumps import parent_data_for
+    from pykeepalived.daemon.parent import Supervisor, ignore_forwarded
+    from pykeepalived.daemon.sdnotify import Notifier
+
+    ignore_forwarded()
     with _logging(options, "parent"):
         log.info("Starting pykeepalived v%s (parent, pid %d)", __version__, os.getpid())
         try:
@@ -289,11 +354,50 @@ def run_parent(
                     subsystems,
                     env_key=CHILD_ENV,
                     respawn=not options.dont_respawn,
+                    stop_timeout=config.root.child_wait_time if config is not None else 5.0,
                     parent_data=parent_data_for(config) if config is not None else None,
+                    reload_config=options.reload_config,
+                    select=functools.partial(subsystems_for, options=options),
+                    notifier=Notifier(),
+                    quiet=detached(),
                 )
                 return asyncio.run(supervisor.run())
         except PidFileError as exc:
             return _cannot_start(exc, options)
+
+
+async def _serve(app: VrrpApp | CheckApp, notifier: Notifier) -> int:
+    """Run ``app``, pinging systemd's watchdog meanwhile (the app itself tells ``notifier``
+    when it is up, about reloads and when it stops: :class:`.reload.Lifecycle`)."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            main = tg.create_task(app.run(), name="subsystem")
+            watchdog = tg.create_task(notifier.watchdog(), name="watchdog")
+            await asyncio.wait([main])
+            watchdog.cancel()
+        return main.result()
+    finally:
+        notifier.stopping()
+        notifier.close()
+
+
+def _single_loader(load: ConfigLoader, options: DaemonOptions, running: str) -> ConfigLoader:
+    """``load``, warning when the configuration now needs a subsystem that a daemon running
+    in one process cannot start (only a parent can: restart, or run with ``--all``)."""
+
+    def reload() -> LoadResult:
+        result = load()
+        if result.config is not None:
+            for other in subsystems_for(result.config, options):
+                if other != running:
+                    log.warning(
+                        "the configuration now needs the %s subsystem, which this single-process"
+                        " daemon cannot start: restart pykeepalived (or run it with --all)",
+                        other,
+                    )
+        return result
+
+    return reload
 
 
 def _cannot_start(exc: Exception, options: DaemonOptions) -> int:

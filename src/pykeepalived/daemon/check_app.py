@@ -15,6 +15,10 @@ From the configuration's ``virtual_server`` blocks it builds, in order:
 
 At start ``lvs_flush`` empties what the backend holds before the first table is applied.
 
+On SIGHUP the configuration is read again (:class:`~pykeepalived.daemon.reload.ReloadQueue`) and
+:meth:`CheckApp.reload` applies the difference: unchanged real servers keep their health state,
+their checkers' timing and their connections; only the changed table entries are touched.
+
 On SIGTERM/SIGINT the checks stop, the ``omega`` notifications are sent, the table is emptied
 (unless ``-I``), and the notify scripts get up to ``stop_notify_timeout`` to finish.
 """
@@ -25,13 +29,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pykeepalived.check.events import describe, notify_plan
+from pykeepalived.check.reload_plan import match
 from pykeepalived.check.runner import CheckRunner
 from pykeepalived.config.model.lvs import AddressService, GroupService, VsgRange
-from pykeepalived.daemon.reload import ConfigLoader
+from pykeepalived.daemon.reload import ConfigLoader, Lifecycle, QuietLifecycle, ReloadQueue
 from pykeepalived.lb.backend import BackendError
 from pykeepalived.lb.choose import (
     BackendUnavailable,
@@ -44,11 +49,13 @@ from pykeepalived.lb.reconcile import LbReconciler
 from pykeepalived.net.netlink import AddressEvent, Netlink, NetlinkFailure
 from pykeepalived.notify.fifo import lvs_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
+from pykeepalived.notify.smtp import Mailer
 from pykeepalived.trackfile import write_init_files
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.common import IPAddress
     from pykeepalived.config.model.root import Config
+    from pykeepalived.config.model.vrrp import TrackFile
     from pykeepalived.control.api import ControlServer
     from pykeepalived.lb.backend import LbBackend
     from pykeepalived.lb.desired import Outcome
@@ -57,6 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendUnavailable", "CheckApp", "CheckOptions"]
 
 log = logging.getLogger("pykeepalived.check")
+
+SHUTDOWN_ROUND_LIMIT = 10.0
+"""Seconds the table's last round (emptying it) may take at shutdown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,8 @@ class CheckOptions:
     """Where the control API listens (None: no control API)."""
     reload_config: ConfigLoader | None = None
     """Reads the configuration again on SIGHUP (None: SIGHUP is logged and ignored)."""
+    lifecycle: Lifecycle = field(default_factory=QuietLifecycle)
+    """Told when start-up is over, about each reload, and when stopping begins (systemd)."""
 
 
 class CheckApp:
@@ -106,8 +118,14 @@ class CheckApp:
         self._policy = ScriptPolicy.from_globals(gd)
         self._runner = ScriptRunner()
         self._fifos = lvs_fifos(gd, self._policy, self._runner, notify_reader=not config.has_vrrp)
+        self._mailer = Mailer.from_globals(gd)
         self._notifier = Notifier(
-            self._runner, self._policy, fifos=self._fifos, gd=gd, alert_sink=self._alert
+            self._runner,
+            self._policy,
+            fifos=self._fifos,
+            gd=gd,
+            alert_sink=self._alert,
+            stop_timeout=options.stop_notify_timeout,
         )
         used = {
             c.track_file
@@ -117,16 +135,24 @@ class CheckApp:
             if c.kind == "FILE_CHECK"
         }
         self._track_files = [tf for tf in config.vrrp.track_files if tf.name in used]
-        self.checks = CheckRunner(
-            config.lvs,
-            self._on_outcome,
-            probe_options={
-                "policy": self._policy,
-                "runner": self._runner,
-                "track_files": {tf.name: tf for tf in self._track_files},
-                "ssl_config": config.lvs.ssl,
-            },
-        )
+        self.checks = CheckRunner(config.lvs, self._on_outcome, probe_options=self._probe_options())
+        self.reloads: ReloadQueue | None = None
+        """The SIGHUP reload queue (while :meth:`run` runs with a loader)."""
+        self._nl: Netlink | None = None
+        self._suspend: dict[int, list[tuple[IPAddress, IPAddress]]] = {}
+
+    def _probe_options(
+        self, config: Config | None = None, track_files: list[TrackFile] | None = None
+    ) -> dict[str, object]:
+        """What every probe factory gets (of ``config``, default: the running one)."""
+        config = config or self._config
+        files = self._track_files if track_files is None else track_files
+        return {
+            "policy": self._policy,
+            "runner": self._runner,
+            "track_files": {tf.name: tf for tf in files},
+            "ssl_config": config.lvs.ssl,
+        }
 
     @property
     def backend(self) -> LbBackend:
@@ -157,6 +183,8 @@ class CheckApp:
 
     def stop(self) -> None:
         """Ask :meth:`run` to shut down (safe from a signal handler)."""
+        if not self._stop.is_set():
+            self._options.lifecycle.stopping()
         self._stop.set()
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -186,9 +214,8 @@ class CheckApp:
                 if script is not None:
                     self._policy.prepare(script, label)
 
-    @staticmethod
-    def _alert(alert: SmtpAlert) -> None:
-        log.info("SMTP alert not sent (e-mail delivery is not implemented yet): %s", alert.subject)
+    def _alert(self, alert: SmtpAlert) -> None:
+        self._mailer.submit(alert)
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -200,12 +227,18 @@ class CheckApp:
         self._check_scripts()
         if self._config.global_defs.lvs_flush:
             await self._flush()
-        suspendable = self._suspendable()
+        suspendable = self._suspend = self._suspendable()
         nl: Netlink | None = None
         if suspendable:
-            nl = Netlink()
+            nl = self._nl = Netlink()
             local = {a.local for a in await nl.read_addresses()}
             self._apply_suspend(suspendable, local)
+        if self._options.reload_config is not None:
+            self.reloads = ReloadQueue(
+                self._options.reload_config,
+                self.reload,
+                observers=(self._options.lifecycle.reload_phase,),
+            )
         if self._track_files:
             await asyncio.to_thread(write_init_files, self._track_files)
         control = await self._start_control()
@@ -215,14 +248,18 @@ class CheckApp:
                 background = [
                     tg.create_task(self.reconciler.run(), name="lb-reconciler"),
                     tg.create_task(self._notifier.run(), name="lvs-notify"),
+                    tg.create_task(self._mailer.run(), name="smtp-alerts"),
                     *(tg.create_task(f.run(), name=f"fifo {f.path}") for f in self._fifos),
                 ]
                 if nl is not None:
                     background.append(
                         tg.create_task(self._watch(nl, suspendable, local), name="ha_suspend")
                     )
+                if self.reloads is not None:
+                    background.append(tg.create_task(self.reloads.run(), name="reload"))
                 self.checks.start()
                 checks = tg.create_task(self.checks.run(), name="checkers")
+                self._options.lifecycle.started()
                 await self._stop.wait()
                 checks.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -241,6 +278,65 @@ class CheckApp:
                 fifo.close()
         log.info("Stopped")
         return 0
+
+    # -- reload --------------------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> str:
+        """Apply a new configuration (SIGHUP), keeping what did not change (reference §4.5):
+        virtual and real servers are matched (:func:`~pykeepalived.check.reload_plan.match`),
+        equal checkers keep their state, removed real servers go with their down notifies
+        (those of the old configuration), the quorum carries over and is re-evaluated, and the
+        new desired table goes to the reconciler, whose plan touches only the entries that
+        differ (a weight change is an edit, an unchanged service keeps its connections).
+        Returns the summary; waits for the table round that applies it.
+
+        What is read only at start stays: the global settings of scripts, FIFOs and alerts,
+        the backend, and ``ha_suspend`` watching for a configuration that had none."""
+        if self._stopping:
+            return "check: stopping, nothing applied"
+        old = self._config
+        plan = match(old.lvs, config.lvs)
+        used = {
+            c.track_file
+            for vs in config.lvs.virtual_servers
+            for rs in vs.real_servers
+            for c in rs.checkers
+            if c.kind == "FILE_CHECK"
+        }
+        before = {tf.name for tf in self._track_files}
+        track_files = [tf for tf in config.vrrp.track_files if tf.name in used]
+        if fresh := [tf for tf in track_files if tf.name not in before]:
+            await asyncio.to_thread(write_init_files, fresh)
+        suspendable = self._suspendable(config)
+        active: dict[int, bool] = {}
+        if suspendable and self._nl is None:
+            log.warning("ha_suspend of a virtual server new in this reload applies at restart")
+        elif suspendable and self._nl is not None:
+            try:
+                local = {a.local for a in await self._nl.read_addresses()}
+            except NetlinkFailure as exc:
+                log.warning("cannot read the local addresses for ha_suspend: %s", exc)
+                local = set()
+            active = {vs: self._in_ranges(ranges, local) for vs, ranges in suspendable.items()}
+        removed, outcome = self.checks.reload(
+            config.lvs, plan, probe_options=self._probe_options(config, track_files), active=active
+        )
+        self._config, self._track_files = config, track_files
+        self._mailer.reconfigure(config.global_defs)
+        self._suspend.clear()
+        self._suspend.update(suspendable if self._nl is not None else {})
+        for event in removed:  # they name servers of the old configuration
+            log.info("%s", describe(event))
+            self._notifier.send_lvs(notify_plan(event, old.lvs, old.global_defs))
+        self._check_scripts()
+        self._on_outcome(outcome)
+        changes = "table unchanged"
+        if self._reconciler is not None:
+            round_ = await self.reconciler.applied()
+            changes = f"{len(round_.applied)} table change(s)"
+            if not round_.ok:
+                changes += f", {len(round_.failed)} failed"
+        return f"{plan.summary()}; {changes}"
 
     async def _flush(self) -> None:
         """``lvs_flush``: empty what the backend holds (its own ``flush()`` when it has one,
@@ -282,11 +378,15 @@ class CheckApp:
 
     # -- ha_suspend ----------------------------------------------------------------------------
 
-    def _suspendable(self) -> dict[int, list[tuple[IPAddress, IPAddress]]]:
-        """The ``ha_suspend`` virtual servers and their address ranges."""
+    def _suspendable(
+        self, config: Config | None = None
+    ) -> dict[int, list[tuple[IPAddress, IPAddress]]]:
+        """The ``ha_suspend`` virtual servers of ``config`` (default: the running one) and
+        their address ranges."""
+        lvs = (config or self._config).lvs
         out: dict[int, list[tuple[IPAddress, IPAddress]]] = {}
-        groups = {g.name: g for g in self._config.lvs.virtual_server_groups}
-        for i, vs in enumerate(self._config.lvs.virtual_servers):
+        groups = {g.name: g for g in lvs.virtual_server_groups}
+        for i, vs in enumerate(lvs.virtual_servers):
             if not vs.ha_suspend:
                 continue
             service = vs.service
@@ -300,16 +400,19 @@ class CheckApp:
                 ]
         return out
 
+    @staticmethod
+    def _in_ranges(ranges: list[tuple[IPAddress, IPAddress]], local: set[IPAddress]) -> bool:
+        return any(
+            first.version == a.version and int(first) <= int(a) <= int(last)
+            for a in local
+            for first, last in ranges
+        )
+
     def _apply_suspend(
         self, suspendable: dict[int, list[tuple[IPAddress, IPAddress]]], local: set[IPAddress]
     ) -> None:
         for vs, ranges in suspendable.items():
-            here = any(
-                first.version == a.version and int(first) <= int(a) <= int(last)
-                for a in local
-                for first, last in ranges
-            )
-            self.checks.set_active(vs, here)
+            self.checks.set_active(vs, self._in_ranges(ranges, local))
 
     async def _watch(
         self,
@@ -341,20 +444,32 @@ class CheckApp:
             log.info("leaving the load-balancer table in place (-I)")
         else:
             self.reconciler.set_desired(LbState())
-            await self.reconciler.reconcile()
+            # the reconciler's own task runs the round (a second, concurrent round would
+            # apply the same changes twice)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_ROUND_LIMIT):
+                    await self.reconciler.applied()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._options.stop_notify_timeout):
                 await self._notifier.drain()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
         if not self._options.ignore_sigint:
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
 
     @staticmethod
     def _remove_signals(loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+    def _on_reload_signal(self) -> None:
+        if self.reloads is None:
+            log.info("SIGHUP received: no configuration loader, nothing to reload")
+        elif not self._stopping and not self._stop.is_set():
+            log.info("SIGHUP received: reloading")
+            self.reloads.request()
 
     def _on_stop_signal(self, name: str) -> None:
         if not self._stop.is_set():

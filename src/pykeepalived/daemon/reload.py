@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 from pykeepalived.config.diagnostics import render
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigLoader",
+    "Lifecycle",
+    "QuietLifecycle",
     "ReloadOutcome",
     "ReloadPhase",
     "ReloadQueue",
@@ -147,3 +149,31 @@ class ReloadQueue:
                 observer(phase)
             except Exception:
                 log.exception("reload observer failed")
+
+
+class Lifecycle(Protocol):
+    """What a running subsystem tells whoever supervises it (systemd through
+    :class:`~pykeepalived.daemon.sdnotify.Notifier`, tests): that it is up, each reload's
+    phases, and that it begins to stop."""
+
+    def started(self) -> object:
+        """Start-up is over: the subsystem runs and handles its signals."""
+
+    def reload_phase(self, phase: ReloadPhase) -> object:
+        """A reload started or ended (a :class:`ReloadQueue` observer)."""
+
+    def stopping(self) -> object:
+        """The subsystem begins to stop (called once)."""
+
+
+class QuietLifecycle:
+    """A :class:`Lifecycle` nobody listens to."""
+
+    def started(self) -> None:
+        """Nothing to tell."""
+
+    def reload_phase(self, phase: ReloadPhase) -> None:
+        """Nothing to tell."""
+
+    def stopping(self) -> None:
+        """Nothing to tell."""

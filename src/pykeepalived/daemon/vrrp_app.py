@@ -33,6 +33,18 @@ failed, instead of flapping through FAULT). A tracked script, file or process th
 not exist, or a script the security policy refuses, is dropped from the instance's trackers
 with a one-line reason.
 
+Reload (SIGHUP, reference §4.5): a :class:`~pykeepalived.daemon.reload.ReloadQueue` reads
+and validates the file in a thread; :meth:`VrrpApp.reload` applies the difference that
+:func:`~pykeepalived.vrrp.reload_plan.plan_reload` finds. Unchanged instances are not
+touched; changed ones keep their machine and state and take the new parameters in place
+(:meth:`~pykeepalived.vrrp.machine.VrrpMachine.reconfigure`); those whose socket side, name
+or sync group changed get a new endpoint and driver around the same machine; removed ones
+stop as on shutdown (notify DELETED, or FAULT without ``notify_deleted``); added ones start
+as at boot. Every address wish is handed to the reconciler in one loop step, so a VIP moved
+between two MASTERs is never missing. Track scripts that did not change keep running.
+Not done by a reload (a warning says so): new VMAC interfaces, ``no_accept`` firewall
+changes, FIFO and GARP-spacing changes.
+
 Shutdown (reference §4.6): running track scripts are stopped; every instance stops
 (priority-0 adverts, addresses released; both skipped with ``-V``); static records are
 removed and the reconciler applies it; the STOP notifies are waited for up to
@@ -61,7 +73,7 @@ from pykeepalived.daemon.dumps import (
     with_interfaces,
     write_report,
 )
-from pykeepalived.daemon.reload import ConfigLoader
+from pykeepalived.daemon.reload import ConfigLoader, Lifecycle, QuietLifecycle, ReloadQueue
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
 from pykeepalived.net.firewall import Firewall, FirewallGuard
@@ -78,13 +90,24 @@ from pykeepalived.net.model import (
 from pykeepalived.net.netlink import AddressEvent, LinkEvent, LinkState, Netlink, NetlinkFailure
 from pykeepalived.net.vmac import VmacFailure, VmacManager
 from pykeepalived.net.vmac_plan import VmacSpec, plan_vmacs, vmac_group
+from pykeepalived.notify.events import smtp_alert_enabled
 from pykeepalived.notify.fifo import vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
+from pykeepalived.notify.smtp import Mailer
 from pykeepalived.vrrp.actions import StateChanged
-from pykeepalived.vrrp.events import AddressLost, Input, LinkChanged, State
+from pykeepalived.vrrp.events import (
+    AddressLost,
+    Input,
+    LinkChanged,
+    Startup,
+    State,
+    TrackerFault,
+)
 from pykeepalived.vrrp.instance import InstanceParams
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender, Pacing, Target
 from pykeepalived.vrrp.io.driver import (
+    AddressSink,
+    AdvertSocket,
     Endpoint,
     EventLoop,
     SocketMux,
@@ -110,6 +133,7 @@ from pykeepalived.vrrp.io.timerfd import PreciseTimers, precise_timers
 from pykeepalived.vrrp.io.vmac_socket import VmacReceiver
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import NO_AUTH, Auth, AuthType
+from pykeepalived.vrrp.reload_plan import ReloadPlan, plan_reload
 from pykeepalived.vrrp.report import (
     InstanceView,
     ScriptView,
@@ -130,11 +154,12 @@ from pykeepalived.vrrp.track import (
     TrackerKind,
     TrackerSet,
     TrackerStatus,
+    TrackEvaluation,
     resolve_trackers,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.globals import GlobalDefs
@@ -469,6 +494,8 @@ class VrrpOptions:
     """``-i``: with ``state_dump_file`` and ``data_use_instance``, part of the data file name."""
     reload_config: ConfigLoader | None = None
     """Reads the configuration again on SIGHUP (None: SIGHUP is logged and ignored)."""
+    lifecycle: Lifecycle = field(default_factory=QuietLifecycle)
+    """Told when start-up is over, about each reload, and when stopping begins (systemd)."""
 
 
 class _Transitions:
@@ -510,6 +537,15 @@ class VrrpApp:
         self._receivers: list[tuple[VmacReceiver, SocketMux]] = []
         """The advert receivers of the VMACs (their instances send with ``_senders``)."""
         self._senders: list[VrrpSocket] = []
+        self._muxes: dict[str, SocketMux] = {}
+        """The mux each instance receives its adverts from (a reload detaches it)."""
+        self._timers: EventLoop | None = None
+        self._announcer: LoopAnnouncer | None = None
+        self._sender: NetSender | None = None
+        self._sink: AddressSink | None = None
+        """Where the drivers put their addresses (the firewall guard, or the reconciler)."""
+        self._tracker_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reloads: ReloadQueue | None = None
         self._locals: dict[str, IPAddr] = {}
         """Advert sources found before the build (IPv6 VMACs need theirs)."""
         self._vmacs = VmacManager(
@@ -539,6 +575,7 @@ class VrrpApp:
             (p for p in vrrp.track_processes if p.name in processes), self._on_process
         )
         self._fifos = vrrp_fifos(gd, self._policy, self._runner)
+        self._mailer = Mailer.from_globals(gd)
         self._notifier = Notifier(
             self._runner,
             self._policy,
@@ -592,6 +629,8 @@ class VrrpApp:
 
     def stop(self) -> None:
         """Ask :meth:`run` to shut down (safe from a signal handler)."""
+        if not self._stop.is_set():
+            self._options.lifecycle.stopping()
         self._stop.set()
 
     def trackers(self, name: str) -> tuple[Tracker, ...]:
@@ -641,9 +680,8 @@ class VrrpApp:
         except Exception:
             log.exception("track_%s %s: applying %r failed", kind, name, status)
 
-    @staticmethod
-    def _alert(alert: SmtpAlert) -> None:
-        log.info("SMTP alert not sent (e-mail delivery is not implemented yet): %s", alert.subject)
+    def _alert(self, alert: SmtpAlert) -> None:
+        self._mailer.submit(alert)
 
     # ---- run ---------------------------------------------------------------------------------
 
@@ -674,6 +712,7 @@ class VrrpApp:
             guard = self._firewall(reconciler)
             stack.callback(guard.close)  # last: after the addresses were released
             sender = NetSender()
+            self._sender = sender
             stack.callback(sender.close)
             sender.prepare(t for plan in self._plan.instances for t in plan.targets)
             announcer = LoopAnnouncer(
@@ -710,12 +749,18 @@ class VrrpApp:
                 ]
                 if guard.owners:
                     tasks.append(tg.create_task(guard.firewall.run(), name="vrrp-firewall"))
-                trackers = [
-                    tg.create_task(self._scripts.run(), name="vrrp-scripts"),
-                    tg.create_task(self._files.run(), name="vrrp-track-files"),
-                    tg.create_task(self._processes.run(), name="vrrp-track-processes"),
-                ]
+                if self._options.reload_config is not None:
+                    self._reloads = ReloadQueue(
+                        self._options.reload_config,
+                        self.reload,
+                        observers=(self._options.lifecycle.reload_phase,),
+                    )
+                    tasks.append(tg.create_task(self._reloads.run(), name="vrrp-reload"))
+                self._run_tracker("scripts", self._scripts.run())
+                self._run_tracker("files", self._files.run())
+                self._run_tracker("processes", self._processes.run())
                 notify = [tg.create_task(self._notifier.run(), name="vrrp-notify")]
+                notify.append(tg.create_task(self._mailer.run(), name="smtp-alerts"))
                 notify.extend(
                     tg.create_task(fifo.run(), name=f"vrrp-notify-fifo {fifo.path}")
                     for fifo in self._fifos
@@ -725,10 +770,416 @@ class VrrpApp:
                     loop.call_later(self._plan.startup_delay, self._start)
                 else:
                     self._start()
+                self._options.lifecycle.started()
                 await self._stop.wait()
-                await self._shutdown(tasks, trackers, notify, reconciler, announcer)
+                await self._shutdown(tasks, notify, reconciler, announcer)
         log.info("Stopped")
         return 0
+
+    def _run_tracker(self, kind: str, coro: Coroutine[object, object, None]) -> None:
+        """Run a tracker's task in the TaskGroup (replacing, and cancelling, the one of the
+        same kind: a reload changed it)."""
+        assert self._tg is not None
+        old = self._tracker_tasks.pop(kind, None)
+        if old is not None:
+            old.cancel()
+        self._tracker_tasks[kind] = self._tg.create_task(coro, name=f"vrrp-track-{kind}")
+
+    # ---- reload (SIGHUP) ---------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> str:
+        """Apply a new, valid configuration (reference §4.5); returns the summary line.
+
+        Everything that can fail or block (the plan, new sources and sockets, the files and
+        processes of new trackers) is done first, while nothing has changed yet. The rest
+        runs in one loop step, with no await: every instance's new addresses reach the
+        reconciler together, so that its next round sees only the final state (a VIP moved
+        from one MASTER to another is never missing)."""
+        if self._stop.is_set():
+            return "vrrp: stopping, nothing reloaded"
+        loop = asyncio.get_running_loop()
+        new_plan = plan_vrrp(config)
+        self._check_reload(config, new_plan)
+        changes = plan_reload(self._plan, new_plan)
+        for warning in new_plan.warnings:
+            log.warning("%s", warning)
+        skipped = self._refused_by_reload(changes)
+        if skipped:
+            new_plan = replace(
+                new_plan,
+                instances=tuple(p for p in new_plan.instances if p.name not in skipped),
+                groups=tuple(
+                    (g, kept)
+                    for g, ms in new_plan.groups
+                    if len(kept := tuple(m for m in ms if m not in skipped)) >= 2
+                ),
+            )
+            changes = plan_reload(self._plan, new_plan)
+        for change in changes.instances:
+            if change.kind in ("changed", "rebuilt"):
+                log.info(
+                    "(%s) changed by reload: %s%s",
+                    change.name,
+                    ", ".join(change.changed),
+                    f" (new endpoint and driver, state kept: {', '.join(change.rebuild)})"
+                    if change.rebuild
+                    else "",
+                )
+            for what in change.unsupported:
+                log.warning(
+                    "(%s) reload cannot change %s yet: the running setting stays until a restart",
+                    change.name,
+                    what,
+                )
+        # -- preparation: may fail or wait; nothing has changed yet
+        gd, vrrp = config.global_defs, config.vrrp
+        policy = ScriptPolicy.from_globals(gd)
+        scripts: VrrpScriptTracker | None = None
+        if _script_setup(self._config) != _script_setup(config):
+            scripts = await asyncio.to_thread(
+                VrrpScriptTracker.from_config, vrrp, policy, self._runner, self._on_script
+            )
+        files = tracked_names(vrrp, "files")
+        file_watcher = TrackFileWatcher(
+            (f for f in vrrp.track_files if f.name in files), self._on_file
+        )
+        new_files = file_watcher.files != self._files.files
+        if new_files and file_watcher.files:
+            await asyncio.to_thread(file_watcher.initialise)
+        processes = tracked_names(vrrp, "processes")
+        process_watcher = TrackProcessWatcher(
+            (p for p in vrrp.track_processes if p.name in processes), self._on_process
+        )
+        new_processes = process_watcher.processes != self._processes.processes
+        if new_processes and process_watcher.processes:
+            await asyncio.to_thread(process_watcher.initialise, loop.time())
+        sources: dict[str, IPAddr] = {}
+        for change in changes.of_kind("added", "rebuilt"):
+            assert change.new is not None
+            old = self._instances.get(change.old_name or "")
+            same_source = (
+                old is not None
+                and change.old is not None
+                and (change.old.inst.src_ip, change.old.group, change.old.peers[:1])
+                == (change.new.inst.src_ip, change.new.group, change.new.peers[:1])
+            )
+            sources[change.name] = (
+                old.endpoint.local
+                if old is not None and same_source
+                else await self._source(change.new)
+            )
+        if self._stop.is_set():
+            return "vrrp: stopping, nothing reloaded"
+        self._open_reload_sockets(changes, sources)
+        # -- apply: one loop step from here on (no await)
+        try:
+            self._apply_reload(
+                config,
+                new_plan,
+                changes,
+                sources,
+                scripts,
+                file_watcher if new_files else None,
+                process_watcher if new_processes else None,
+                policy,
+            )
+        except Exception:
+            self._repair()  # what was applied stays; no instance is left without a driver
+            raise
+        summary = changes.summary()
+        if skipped:
+            summary += f" (not added: {', '.join(sorted(skipped))})"
+        return summary
+
+    def _check_reload(self, config: Config, plan: VrrpPlan) -> None:
+        """Refuse (before anything changes) what cannot run: one VRID twice on one socket;
+        warn about what a reload does not set up (the ``no_accept`` firewall)."""
+        seen: dict[tuple[object, ...], str] = {}
+        for p in plan.instances:
+            src = p.inst.src_ip if p.unicast else None
+            key = (p.interface, p.family, p.group, src, p.params.vrid, p.vmac is not None)
+            other = seen.setdefault(key, p.name)
+            if other != p.name:
+                raise StartupError(
+                    f"({p.name}) VRID {p.params.vrid} is used by {other} too on {p.interface}"
+                )
+        old_gd, gd = self._config.global_defs, config.global_defs
+        fifos = ("notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script")
+        for name in fifos:
+            if getattr(old_gd, name) != getattr(gd, name):
+                log.warning(
+                    "reload cannot change %s yet: the running FIFO stays until a restart", name
+                )
+        if (plan.pacing, plan.default_pacing) != (self._plan.pacing, self._plan.default_pacing):
+            log.warning(
+                "reload cannot change garp_group / vrrp_garp_interval / vrrp_gna_interval yet:"
+                " the running spacing stays until a restart"
+            )
+        guarded = set(self._guard.owners) if self._guard is not None else set()
+        for name in sorted(set(no_accept_owners(plan)) - guarded):
+            log.warning(
+                "(%s) no_accept is not enforced for an instance a reload added, renamed or"
+                " changed to no_accept: restart to install its firewall rule",
+                name,
+            )
+
+    def _open_reload_sockets(self, changes: ReloadPlan, sources: dict[str, IPAddr]) -> None:
+        """Open (and start) the sockets the added and rebuilt instances need, before
+        anything changes; none is left open if one fails."""
+        before = set(self._sockets)
+        try:
+            for change in changes.of_kind("added", "rebuilt"):
+                assert change.new is not None
+                if not _own_vmac_socket(change.new):
+                    self._socket_for(change.new, sources[change.name], start=True)
+        except StartupError:
+            for key in set(self._sockets) - before:
+                sock, _ = self._sockets.pop(key)
+                sock.close()
+            raise
+
+    def _refused_by_reload(self, changes: ReloadPlan) -> set[str]:
+        """New instances a reload cannot start (a new VMAC interface); logged."""
+        skipped: set[str] = set()
+        for change in changes.of_kind("added"):
+            assert change.new is not None
+            if change.new.vmac is not None:
+                log.warning(
+                    "(%s) not added: creating a VMAC interface (use_vmac) on reload is not"
+                    " supported yet; restart to add this instance",
+                    change.name,
+                )
+                skipped.add(change.name)
+        return skipped
+
+    def _apply_reload(
+        self,
+        config: Config,
+        new_plan: VrrpPlan,
+        changes: ReloadPlan,
+        sources: dict[str, IPAddr],
+        scripts: VrrpScriptTracker | None,
+        files: TrackFileWatcher | None,
+        processes: TrackProcessWatcher | None,
+        policy: ScriptPolicy,
+    ) -> None:
+        """The synchronous part of :meth:`reload` (see there)."""
+        assert self._sink is not None
+        sink = self._sink
+        old_instances = dict(self._instances)
+        # 1. removed instances stop first (priority 0 as MASTER, DELETED/FAULT notify with
+        #    the old configuration), and their drivers are left
+        affected: set[VrrpDriver] = set()
+        for change in changes.of_kind("removed"):
+            name = change.name
+            inst = old_instances[name]
+            if inst.driver is not None:
+                if self._running(inst.driver):
+                    inst.driver.remove(name)
+                affected.add(inst.driver)
+            self._detach(name, inst.plan.params.vrid)
+            sink.set_desired(name, NetState())
+            log.info("(%s) removed by reload", name)
+            if inst.plan.vmac is not None:
+                log.info("(%s) its VMAC %s stays until exit", name, inst.plan.vmac.ifname)
+        # 2. the trackers and the notifier follow the new configuration
+        if scripts is not None:  # else every tracked script is as it was: it runs on
+            kept = scripts.adopt(self._scripts)
+            restarted = sorted(set(scripts.names) - set(kept))
+            log.info(
+                "track scripts: %s kept, %s (re)started",
+                ", ".join(sorted(kept)) or "none",
+                ", ".join(restarted) or "none",
+            )
+            self._scripts = scripts
+            self._policy = policy
+            self._run_tracker("scripts", scripts.run())
+        if files is not None:
+            self._files = files
+            self._run_tracker("files", files.run())
+        if processes is not None:
+            self._processes = processes
+            self._run_tracker("processes", processes.run())
+        self._config = config
+        self._mailer.reconfigure(config.global_defs)
+        self._report_paths = paths_for(config, self._options.config_id)
+        self._notifier.reconfigure(config.vrrp, config.global_defs)
+        old_trackers = self._trackers
+        self._plan = new_plan
+        self._trackers, self._dropped = self._usable_trackers()
+        for line in self._dropped:
+            log.warning("%s", line)
+        # 3. the new instance table: unchanged ones as they are, changed ones with their
+        #    new endpoint, rebuilt ones on a new socket, added ones built
+        instances: dict[str, _Instance] = {}
+        for change in changes.instances:
+            if change.kind == "removed":
+                continue
+            assert change.new is not None
+            plan, name = change.new, change.name
+            if change.kind == "added":
+                continue  # built below, once the table has every kept instance
+            inst = old_instances[change.old_name or name]
+            if inst.driver is not None and change.kind == "rebuilt":
+                affected.add(inst.driver)
+            instances[name] = inst
+        self._instances = instances
+        # every rebuilt instance leaves its mux before any attaches (names may be swapped)
+        vmac_muxes: dict[str, SocketMux] = {}
+        for change in changes.of_kind("rebuilt"):
+            assert change.old is not None
+            assert change.new is not None
+            if _own_vmac_socket(change.new):
+                vmac_muxes[change.name] = self._muxes[change.old.name]
+            self._detach(change.old.name, change.old.params.vrid)
+        reconfigure: dict[str, tuple[Endpoint, TrackerSet]] = {}
+        for change in changes.instances:
+            if change.kind in ("removed", "added"):
+                continue
+            assert change.new is not None
+            assert change.old is not None
+            plan, name, inst = change.new, change.name, self._instances[change.name]
+            trackers_same = self._trackers[name] == old_trackers.get(change.old.name)
+            if change.kind == "unchanged" and trackers_same:
+                inst.plan = plan
+                continue
+            trackers = self._carried_trackers(name, plan, inst.trackers)
+            if change.kind == "rebuilt" and _own_vmac_socket(plan):
+                # its VMAC's sender and receiver stay (a reload does not redo VMACs)
+                mux = vmac_muxes[name]
+                ep = inst.endpoint
+                endpoint = self._new_endpoint(plan, ep.local, ep.socket, ep)
+                self._attach(plan, ep.local, mux)
+            elif change.kind == "rebuilt":
+                sock, mux = self._socket_for(plan, sources[name], start=True)
+                endpoint = self._new_endpoint(plan, sources[name], sock, inst.endpoint)
+                self._attach(plan, sources[name], mux)
+            else:
+                ep = inst.endpoint
+                endpoint = self._new_endpoint(plan, ep.local, ep.socket, ep)
+            reconfigure[name] = (endpoint, trackers)
+            inst.plan = plan
+            if change.renamed:
+                if change.old.name in self._transitions.last:
+                    self._transitions.last[name] = self._transitions.last.pop(change.old.name)
+                sink.set_desired(change.old.name, NetState())
+        added: list[str] = []
+        for change in changes.of_kind("added"):
+            assert change.new is not None
+            self._instances[change.name] = self._new_instance(
+                change.new, sources[change.name], start=True
+            )
+            added.append(change.name)
+        # keep the configuration's order (reports, units)
+        self._instances = {
+            p.name: self._instances[p.name] for p in new_plan.instances if p.name in self._instances
+        }
+        # 4. drivers: the untouched ones go on; those of removed, rebuilt and regrouped
+        #    instances are replaced by drivers around the same machines
+        new_name = {c.old_name: c.name for c in changes.instances if c.old_name is not None}
+        fresh_names = {new_name.get(n, n) for d in affected for n in d.names}
+        fresh_names = (fresh_names & self._instances.keys()) | set(added)
+        for driver in affected:
+            driver.detach()
+        self._waiting = [d for d in self._waiting if d not in affected]
+        # 5. new parameters: in place through a running driver (one step each), or on the
+        #    machine before its new driver adopts it
+        now = self._timers.time() if self._timers is not None else 0.0
+        old_evals: dict[str, TrackEvaluation] = {}
+        for name, (endpoint, trackers) in reconfigure.items():
+            inst = self._instances[name]
+            old_evals[name] = inst.trackers.current
+            inst.endpoint, inst.trackers = endpoint, trackers
+            priority = trackers.current.priority
+            if name in fresh_names or inst.driver is None:
+                inst.machine.reconfigure(endpoint.params, now, priority)
+            else:
+                inst.driver.reconfigure(name, endpoint, priority)
+        drivers = [d for d in self._drivers if d not in affected]
+        fresh: list[VrrpDriver] = []
+        for unit, members in self._units(new_plan, fresh_names):
+            driver = self._new_driver(unit, members)
+            drivers.append(driver)
+            fresh.append(driver)
+        self._drivers = drivers
+        if self._started:
+            for driver in fresh:
+                self._resume(driver, added)
+        for name, (_, trackers) in reconfigure.items():
+            inst = self._instances[name]
+            new_eval, old_eval = trackers.current, old_evals[name]
+            if self._running(inst.driver) and (
+                new_eval.fault != old_eval.fault or new_eval.reason != old_eval.reason
+            ):
+                inst.driver.feed(name, TrackerFault(new_eval.fault, new_eval.reason))
+        # 6. every changed MASTER's records and the static ones, in this same step
+        for name in reconfigure:
+            inst = self._instances[name]
+            if inst.driver is not None and inst.driver.states.get(name) is State.MASTER:
+                sink.set_desired(name, inst.endpoint.records)
+        sink.set_desired(STATIC_OWNER, new_plan.static)
+        self._close_unused_sockets()
+        if self._sender is not None:
+            self._sender.prepare(t for p in new_plan.instances for t in p.targets)
+        if self._waiting:
+            self._start_ready()
+
+    def _repair(self) -> None:
+        """After a reload failed half-way: every instance gets a running driver again
+        (alone if its sync group cannot be rebuilt)."""
+        orphans = {
+            name
+            for name, inst in self._instances.items()
+            if inst.driver is None or inst.driver.closed or inst.driver not in self._drivers
+        }
+        if not orphans:
+            return
+        log.error("reload failed half-way: restarting the drivers of %s", ", ".join(orphans))
+        try:
+            units = self._units(self._plan, orphans)
+        except ValueError:
+            units = [(SoloUnit(self._instances[n].machine), [n]) for n in orphans]
+        for unit, members in units:
+            driver = self._new_driver(unit, members)
+            self._drivers.append(driver)
+            if self._started:
+                fresh = [n for n in members if self._instances[n].machine.state is State.INIT]
+                self._resume(driver, fresh)
+
+    def _resume(self, driver: VrrpDriver, added: list[str]) -> None:
+        """Run a driver a reload built: its running machines are adopted as they are; its
+        new instances start as at boot (all new: it waits for its weight-0 scripts)."""
+        new = [n for n in driver.names if n in added]
+        if len(new) == len(driver.names):
+            self._waiting.append(driver)
+            return
+        driver.adopt()
+        for name in new:
+            for event in self._initial_inputs(name):
+                driver.feed(name, event)
+            driver.feed(name, Startup())
+
+    def _initial_inputs(self, name: str) -> list[Input]:
+        inst = self._instances[name]
+        events: list[Input] = []
+        if inst.plan.track_own_link and not self._links.get(inst.plan.interface, False):
+            log.warning("(%s) interface %s is down", name, inst.plan.interface)
+            events.append(LinkChanged(False))
+        events.extend(inst.trackers.initial_inputs())
+        return events
+
+    def _carried_trackers(self, name: str, plan: InstancePlan, old: TrackerSet) -> TrackerSet:
+        """Instance ``name``'s new tracker set, with what the old one knew of the trackers
+        they share (a changed script's last result stands until the new one reports); the
+        others as at start-up."""
+        initial = self._initial_status(name)
+        shared = {(t.kind, t.name) for t in old.trackers}
+        for t in self._trackers[name]:
+            if t.kind == "interface":
+                initial[t.kind, t.name] = self._links.get(t.name, False)
+            elif (t.kind, t.name) in shared:
+                initial[t.kind, t.name] = old.status(t.kind, t.name)
+        return TrackerSet(plan.inst.priority, self._trackers[name], initial)
 
     async def _read_trackers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read the tracked files (creating ``init_file``s) and count the tracked processes,
@@ -812,97 +1263,160 @@ class VrrpApp:
         announcer: LoopAnnouncer,
     ) -> None:
         """Sources, sockets, machines, endpoints and drivers."""
+        self._timers = loop
+        self._announcer = announcer
+        self._sink = self._guard or reconciler
         for plan in self._plan.instances:
             local = self._locals.get(plan.name) or await self._source(plan)
-            # unicast: bound to it; IPv4 multicast: IP_MULTICAST_IF; IPv6 multicast: bound
-            # (as keepalived: else the kernel may send from a link-local VIP, which the
-            # no_accept firewall drops)
-            source = (
-                local
-                if (plan.unicast or plan.family == 6 or plan.inst.src_ip is not None)
-                else None
-            )
-            # IPsec-AH is IP protocol 51, sent as whole packets (see VrrpSocketParams)
-            protocol = IPPROTO_AH if plan.auth.type is AuthType.AH else IPPROTO_VRRP
-            if plan.vmac is not None and not plan.vmac.xmit_base:
-                sock, mux = self._vmac_sockets(plan, plan.vmac, local, protocol)
-            else:
-                key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
-                if key not in self._sockets:
-                    params = VrrpSocketParams(
-                        plan.interface,
-                        _AF[plan.family],
-                        protocol,
-                        group=plan.group,
-                        source=source,
-                        ttl=plan.ttl,
-                    )
-                    try:
-                        sock = VrrpSocket(params)
-                    except SocketFailure as exc:
-                        self._close_sockets()
-                        raise StartupError(f"({plan.name}) {exc}") from exc
-                    self._sockets[key] = (sock, SocketMux(group=plan.group))
-                sock, mux = self._sockets[key]
-            machine = VrrpMachine(plan.params, local=local)
-            endpoint = Endpoint(
-                params=plan.params,
-                local=local,
-                socket=sock,
-                destinations=(plan.group,) if plan.group is not None else plan.peers,
-                unicast=plan.unicast,
-                auth=plan.auth,
-                ttl=plan.ttl,
-                v3_checksum_as_v2=plan.v3_checksum_as_v2,
-                peers=frozenset(plan.peers),
-                check_unicast_src=plan.check_unicast_src,
-                records=plan.records,
-                targets=plan.targets,
-            )
-            trackers = TrackerSet(
-                plan.inst.priority, self._trackers[plan.name], self._initial_status(plan.name)
-            )
-            self._instances[plan.name] = _Instance(plan, machine, endpoint, trackers)
             try:
-                mux.attach(plan.params.vrid, local, self._deliver(plan.name))
-            except ValueError as exc:
+                self._instances[plan.name] = self._new_instance(plan, local, start=False)
+            except StartupError:
                 self._close_sockets()
-                raise StartupError(
-                    f"({plan.name}) VRID {plan.params.vrid} is used twice on {plan.interface}"
-                ) from exc
-            log.info(
-                "(%s) VRRPv%d VRID %d on %s from %s to %s, priority %d, advert_int %g s",
-                plan.name,
-                plan.params.version,
-                plan.params.vrid,
+                raise
+        for unit, members in self._units(self._plan, set(self._instances)):
+            self._drivers.append(self._new_driver(unit, members))
+
+    def _socket_for(
+        self, plan: InstancePlan, local: IPAddr, *, start: bool
+    ) -> tuple[VrrpSocket, SocketMux]:
+        """The advert socket of ``plan`` and the mux that delivers its adverts (shared by
+        the instances with the same interface, family, protocol, group, source and TTL);
+        ``start``: a new socket starts receiving at once (a reload)."""
+        # unicast: bound to it; IPv4 multicast: IP_MULTICAST_IF; IPv6 multicast: bound
+        # (as keepalived: else the kernel may send from a link-local VIP, which the
+        # no_accept firewall drops)
+        source = (
+            local if (plan.unicast or plan.family == 6 or plan.inst.src_ip is not None) else None
+        )
+        # IPsec-AH is IP protocol 51, sent as whole packets (see VrrpSocketParams)
+        protocol = IPPROTO_AH if plan.auth.type is AuthType.AH else IPPROTO_VRRP
+        if plan.vmac is not None and not plan.vmac.xmit_base:
+            return self._vmac_sockets(plan, plan.vmac, local, protocol)
+        key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
+        if key not in self._sockets:
+            params = VrrpSocketParams(
                 plan.interface,
-                local,
-                plan.group or ", ".join(map(str, plan.peers)),
-                plan.params.priority,
-                plan.params.advert_int,
+                _AF[plan.family],
+                protocol,
+                group=plan.group,
+                source=source,
+                ttl=plan.ttl,
             )
+            try:
+                sock = VrrpSocket(params)
+            except SocketFailure as exc:
+                raise StartupError(f"({plan.name}) {exc}") from exc
+            mux = SocketMux(group=plan.group)
+            self._sockets[key] = (sock, mux)
+            if start:
+                sock.start(mux.on_datagram)
+                log.debug("listening on %s", key)
+        return self._sockets[key]
+
+    def _new_endpoint(
+        self, plan: InstancePlan, local: IPAddr, sock: AdvertSocket, old: Endpoint | None = None
+    ) -> Endpoint:
+        """The wire side of ``plan``; a reload carries ``old``'s counters (and its AH
+        sequence state when the authentication is the same)."""
+        endpoint = Endpoint(
+            params=plan.params,
+            local=local,
+            socket=sock,
+            destinations=(plan.group,) if plan.group is not None else plan.peers,
+            unicast=plan.unicast,
+            auth=plan.auth,
+            ttl=plan.ttl,
+            v3_checksum_as_v2=plan.v3_checksum_as_v2,
+            peers=frozenset(plan.peers),
+            check_unicast_src=plan.check_unicast_src,
+            records=plan.records,
+            targets=plan.targets,
+        )
+        if old is not None:
+            endpoint.stats = old.stats
+            if old.auth == plan.auth:
+                endpoint.ah_state = old.ah_state
+        return endpoint
+
+    def _attach(self, plan: InstancePlan, local: IPAddr, mux: SocketMux) -> None:
+        try:
+            mux.attach(plan.params.vrid, local, self._deliver(plan.name))
+        except ValueError as exc:
+            raise StartupError(
+                f"({plan.name}) VRID {plan.params.vrid} is used twice on {plan.interface}"
+            ) from exc
+        self._muxes[plan.name] = mux
+
+    def _detach(self, name: str, vrid: int) -> None:
+        """Stop delivering instance ``name``'s adverts (its socket is closed afterwards by
+        :meth:`_close_unused_sockets` if no instance uses it any more)."""
+        mux = self._muxes.pop(name, None)
+        if mux is not None:
+            mux.detach(vrid)
+
+    def _close_unused_sockets(self) -> None:
+        for key, (sock, mux) in list(self._sockets.items()):
+            if not mux.vrids:
+                sock.close()
+                del self._sockets[key]
+                log.debug("closed %s", key)
+
+    def _new_instance(self, plan: InstancePlan, local: IPAddr, *, start: bool) -> _Instance:
+        """Socket, endpoint, machine and trackers of a new instance (not started)."""
+        sock, mux = self._socket_for(plan, local, start=start)
+        machine = VrrpMachine(plan.params, local=local)
+        endpoint = self._new_endpoint(plan, local, sock)
+        trackers = TrackerSet(
+            plan.inst.priority, self._trackers[plan.name], self._initial_status(plan.name)
+        )
+        self._attach(plan, local, mux)
+        log.info(
+            "(%s) VRRPv%d VRID %d on %s from %s to %s, priority %d, advert_int %g s",
+            plan.name,
+            plan.params.version,
+            plan.params.vrid,
+            plan.interface,
+            local,
+            plan.group or ", ".join(map(str, plan.peers)),
+            plan.params.priority,
+            plan.params.advert_int,
+        )
+        return _Instance(plan, machine, endpoint, trackers)
+
+    def _units(self, plan: VrrpPlan, names: set[str]) -> list[tuple[Unit, list[str]]]:
+        """The units (sync groups, lone instances) of the instances ``names``."""
         units: list[tuple[Unit, list[str]]] = []
         grouped: set[str] = set()
-        for gname, group_members in self._plan.groups:
-            machines = [self._instances[m].machine for m in group_members]
-            units.append((SyncCoordinator(gname, machines), list(group_members)))
-            grouped.update(group_members)
-        for name, inst in self._instances.items():
-            if name not in grouped:
-                units.append((SoloUnit(inst.machine), [name]))
-        for unit, members in units:
-            driver = VrrpDriver(
-                unit,
-                {m: self._instances[m].endpoint for m in members},
-                loop=loop,
-                addresses=self._guard or reconciler,
-                announcer=announcer,
-                sinks=(self._notifier, self._transitions, *self._options.sinks),
-                dont_release=self._options.dont_release,
-            )
-            self._drivers.append(driver)
-            for m in members:
-                self._instances[m].driver = driver
+        for gname, group_members in plan.groups:
+            members = [m for m in group_members if m in names]
+            if not members:
+                continue
+            machines = [self._instances[m].machine for m in members]
+            units.append((SyncCoordinator(gname, machines), members))
+            grouped.update(members)
+        units.extend(
+            (SoloUnit(inst.machine), [name])
+            for name, inst in self._instances.items()
+            if name in names and name not in grouped
+        )
+        return units
+
+    def _new_driver(self, unit: Unit, members: list[str]) -> VrrpDriver:
+        assert self._timers is not None
+        assert self._announcer is not None
+        assert self._sink is not None
+        driver = VrrpDriver(
+            unit,
+            {m: self._instances[m].endpoint for m in members},
+            loop=self._timers,
+            addresses=self._sink,
+            announcer=self._announcer,
+            sinks=(self._notifier, self._transitions, *self._options.sinks),
+            dont_release=self._options.dont_release,
+        )
+        for m in members:
+            self._instances[m].driver = driver
+        return driver
 
     def _deliver(self, name: str) -> Callable[[Received], None]:
         def deliver(rx: Received) -> None:
@@ -970,16 +1484,7 @@ class VrrpApp:
         ready = [d for d in self._waiting if d not in waiting]
         self._waiting = waiting
         for driver in ready:
-            initial: dict[str, list[Input]] = {}
-            for name in driver.names:
-                inst = self._instances[name]
-                events: list[Input] = []
-                if inst.plan.track_own_link and not self._links.get(inst.plan.interface, False):
-                    log.warning("(%s) interface %s is down", name, inst.plan.interface)
-                    events.append(LinkChanged(False))
-                events.extend(inst.trackers.initial_inputs())
-                initial[name] = events
-            driver.start(initial)
+            driver.start({name: self._initial_inputs(name) for name in driver.names})
 
     # ---- links -------------------------------------------------------------------------------
 
@@ -1051,7 +1556,7 @@ class VrrpApp:
         loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
         if not self._options.ignore_sigint:
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, self._not_implemented, "SIGHUP")
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
         loop.add_signal_handler(signal.SIGUSR1, self._on_report_signal, "data")
         loop.add_signal_handler(signal.SIGUSR2, self._on_report_signal, "stats")
         loop.add_signal_handler(STATS_CLEAR_SIGNAL, self._on_report_signal, "stats_clear")
@@ -1074,9 +1579,12 @@ class VrrpApp:
             log.info("%s received: stopping", name)
         self.stop()
 
-    @staticmethod
-    def _not_implemented(name: str) -> None:
-        log.warning("%s received: reload is not implemented yet, ignored", name)
+    def _on_reload_signal(self) -> None:
+        if self._reloads is None:
+            log.warning("SIGHUP received: no configuration loader, reload ignored")
+        elif not self._stopping:
+            log.info("SIGHUP received: reloading")
+            self._reloads.request()
 
     # ---- report files (SIGUSR1, SIGUSR2, STATS_CLEAR, JSON) ----------------------------------
 
@@ -1244,11 +1752,7 @@ class VrrpApp:
             ttl=plan.ttl,
             check_unicast_src=plan.check_unicast_src,
             auth_type=_AUTH_NUMBERS[plan.auth.type],
-            smtp_alert=bool(
-                plan.inst.smtp_alert
-                if plan.inst.smtp_alert is not None
-                else defs.smtp_alert_vrrp or defs.smtp_alert
-            ),
+            smtp_alert=smtp_alert_enabled(plan.inst.smtp_alert, defs),
             notify_priority_changes=bool(
                 plan.inst.notify_priority_changes
                 if plan.inst.notify_priority_changes is not None
@@ -1287,7 +1791,6 @@ class VrrpApp:
     async def _shutdown(
         self,
         tasks: list[asyncio.Task[None]],
-        trackers: list[asyncio.Task[None]],
         notify: list[asyncio.Task[None]],
         reconciler: AddressReconciler,
         announcer: LoopAnnouncer,
@@ -1295,6 +1798,7 @@ class VrrpApp:
         """Stop the track scripts and every instance, let the reconciler apply the release
         (bounded), wait for the STOP notifies (bounded), then stop the notify tasks."""
         self._stopping = True
+        trackers = list(self._tracker_tasks.values())
         for task in trackers:
             task.cancel()  # running track scripts get SIGTERM (SIGKILL after 2 s)
         for driver in self._drivers:
@@ -1397,7 +1901,6 @@ class VrrpApp:
         try:
             sender = VrrpSocket(params)
         except SocketFailure as exc:
-            self._close_sockets()
             raise StartupError(f"({plan.name}) {exc}") from exc
         self._senders.append(sender)
         try:
@@ -1405,7 +1908,6 @@ class VrrpApp:
                 vmac.ifname, plan.interface, _AF[plan.family], protocol, plan.group
             )
         except SocketFailure as exc:
-            self._close_sockets()
             raise StartupError(f"({plan.name}) {exc}") from exc
         mux = SocketMux(group=plan.group)
         self._receivers.append((receiver, mux))
@@ -1417,6 +1919,26 @@ _AUTH_NUMBERS: dict[AuthType, Literal[0, 1, 2]] = {
     AuthType.PASS: 1,
     AuthType.AH: 2,
 }
+
+
+def _script_setup(config: Config) -> tuple[object, ...]:
+    """What the ``vrrp_script`` runner depends on: the tracked scripts and the globals of
+    the script policy (equal: the running scripts go on untouched)."""
+    gd, vrrp = config.global_defs, config.vrrp
+    names = tracked_names(vrrp, "scripts")
+    return (
+        tuple(s for s in vrrp.vrrp_scripts if s.name in names),
+        gd.script_user,
+        gd.script_group,
+        gd.enable_script_security,
+        gd.use_symlink_paths,
+        gd.set_supplementary_groups,
+    )
+
+
+def _own_vmac_socket(plan: InstancePlan) -> bool:
+    """The instance sends and receives on its VMAC (``use_vmac`` without ``vmac_xmit_base``)."""
+    return plan.vmac is not None and not plan.vmac.xmit_base
 
 
 def _script_status(ok: bool | None, init_fail: bool) -> str:

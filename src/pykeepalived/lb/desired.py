@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from pykeepalived.check.events import HealthChanged
+    from pykeepalived.check.reload_plan import ReloadPlan
     from pykeepalived.config.model.common import IPAddress
     from pykeepalived.config.model.lvs import (
         Checker,
@@ -541,6 +542,64 @@ class LbDesired:
     def tick(self, now: float) -> Outcome:
         """Re-evaluate at a deadline (slow-start steps); no events."""
         return self._outcome([], now)
+
+    def reload(
+        self,
+        lvs: LvsConfig,
+        plan: ReloadPlan,
+        initial: Mapping[CheckerKey, CheckerStatus],
+        now: float,
+    ) -> tuple[LbDesired, tuple[LbEvent, ...], Outcome]:
+        """The bookkeeping of a new configuration that carries this one's state over
+        (reference §4.5), given the matching ``plan`` and the new checkers' statuses.
+
+        Returns the new :class:`LbDesired`, the events of what was removed (real servers of
+        removed virtual servers and removed real servers that were alive go down; they refer
+        to *this* configuration), and the outcome of the new one: a kept real server whose
+        alive state or weight differs reports it, the quorum of a kept virtual server carries
+        over and is re-evaluated (new quorum, hysteresis, weights), a replaced or removed
+        sorry server is reported, and a new virtual server starts as at boot."""
+        new = LbDesired(lvs, initial=initial, rs_init_notifies=self._rs_init_notifies)
+        removed: list[LbEvent] = []
+        for i in plan.removed_vs:
+            book = self._books[i]
+            removed.extend(
+                RealServerChanged(ref, False, now, removed=True)
+                for ref, alive in zip(book.rs_refs, book.alive, strict=True)
+                if alive
+            )
+        events: list[LbEvent] = []
+        for m in plan.virtual_servers:
+            old, book = self._books[m.old], new._books[m.new]
+            removed.extend(
+                RealServerChanged(old.rs_refs[j], False, now, removed=True)
+                for j in m.removed_rs
+                if old.alive[j]
+            )
+            book.quorum_up = old.quorum_up
+            for rs in m.real_servers:
+                j = rs.new
+                if book.weights[j] != old.weights[rs.old]:
+                    events.append(
+                        WeightChanged(book.rs_refs[j], old.weights[rs.old], book.weights[j], now)
+                    )
+                if book.alive[j] != old.alive[rs.old]:
+                    slow = book.vs.real_servers[j].slow_start
+                    book.up_since[j] = now if book.alive[j] and slow > 0 else None
+                    events.append(RealServerChanged(book.rs_refs[j], book.alive[j], now))
+                elif book.alive[j]:
+                    book.up_since[j] = old.up_since[rs.old]
+            was_sorry, was_label = old.sorry_active, old.sorry_ref
+            quorum = book.check_quorum(now)
+            events.extend(quorum)
+            if not any(isinstance(e, SorryServerChanged) for e in quorum):
+                if was_sorry and (not book.sorry_active or book.sorry_ref != was_label):
+                    events.append(SorryServerChanged(book.ref, False, was_label, now))
+                if book.sorry_active and (not was_sorry or book.sorry_ref != was_label):
+                    events.append(SorryServerChanged(book.ref, True, book.sorry_ref, now))
+        for i in plan.added_vs:
+            events.extend(new._books[i].check_quorum(now, init=True))
+        return new, tuple(removed), new._outcome(events, now)
 
     def shutdown(self, now: float) -> Outcome:
         """Stopping: the ``omega`` notifications (real servers down, quorum down) and an empty

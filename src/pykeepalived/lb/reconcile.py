@@ -64,6 +64,8 @@ class LbReconciler:
         """Rounds run so far."""
         self.last: LbRound | None = None
         """The last round's result."""
+        self._waiters: list[asyncio.Future[LbRound]] = []
+        self._serving: list[asyncio.Future[LbRound]] = []
 
     @property
     def desired(self) -> LbState:
@@ -75,6 +77,14 @@ class LbReconciler:
         if desired != self._desired:
             self._desired = desired
             self._dirty.set()
+
+    async def applied(self) -> LbRound:
+        """Wait for a round that starts after this call (so with the table wanted now) to end;
+        its result. Needs :meth:`run` to be running."""
+        waiter: asyncio.Future[LbRound] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._dirty.set()
+        return await waiter
 
     def poke(self) -> None:
         """Run a round soon (e.g. after a kernel notification)."""
@@ -92,6 +102,7 @@ class LbReconciler:
     async def reconcile(self) -> LbRound:
         """One round: read, plan, apply, remember what the table should now be."""
         self._dirty.clear()
+        self._serving, self._waiters = self._waiters, []
         self.rounds += 1
         desired = self._desired
         try:
@@ -135,4 +146,8 @@ class LbReconciler:
         if not result.ok:
             self._expected = None
         self.last = result
+        serving, self._serving = self._serving, []
+        for waiter in serving:
+            if not waiter.done():
+                waiter.set_result(result)
         return result

@@ -722,6 +722,16 @@ class Notifier:
         self.suppressed = 0
         """Instance notifications skipped because the instance only followed its group."""
 
+    def reconfigure(self, vrrp: VrrpConfig, gd: GlobalDefs | None = None) -> list[Refused]:
+        """A reload: the instances and groups of ``vrrp`` (and ``gd``) from now on; their
+        scripts are checked at once (:meth:`prepare_all`). Queued scripts still run."""
+        self._instances = {i.name: i for i in vrrp.vrrp_instances}
+        self._groups = {g.name: g for g in vrrp.vrrp_sync_groups}
+        self._group_of = {m: g for g in self._groups.values() for m in g.members}
+        if gd is not None:
+            self._gd = gd
+        return self.prepare_all()
+
     def prepare_all(self) -> list[Refused]:
         """Check every notify script of the configured instances and groups now (at
         start-up, so that a refusal is logged once before anything happens and the checks,

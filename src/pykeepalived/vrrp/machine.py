@@ -161,6 +161,53 @@ class VrrpMachine:
         out, self._out = self._out, []
         return out
 
+    def reconfigure(self, params: InstanceParams, now: float, priority: int | None = None) -> None:
+        """Take new parameters in place (a reload), keeping the state: a MASTER stays MASTER
+        and a BACKUP stays BACKUP, with no election.
+
+        ``priority`` is the new effective priority (the trackers' view of the new base; the
+        base itself by default). A MASTER whose virtual addresses, routes or rules changed
+        asks for the new set, and announces its addresses when it gained some. Timers keep
+        running: the next advert goes out when it was due, or sooner with a shorter
+        interval; a BACKUP's down timer moves with its new priority and interval."""
+        if params.vrid != self.params.vrid:
+            raise ValueError(f"{self.name}: VRID {self.params.vrid} cannot become {params.vrid}")
+        old = self.params
+        old_down = self._master_down_us()
+        self.params = params
+        self._base = params.priority
+        effective = params.priority if priority is None else priority
+        if self._is_owner:
+            effective = PRIO_OWNER
+        elif priority is not None:
+            effective = min(max(effective, 1), PRIO_OWNER - 1)
+        changed_priority = effective != self._priority
+        previous_priority, self._priority = self._priority, effective
+        interval = seconds(params.advert_int_us)
+        if params.version == 2 or self.state is State.MASTER:
+            self._master_adv_us = params.advert_int_us
+        if self.state is State.MASTER:
+            self.master_priority = effective
+            if self._adver_at is not None:
+                self._adver_at = min(self._adver_at, now + interval)
+            if params.garp.refresh != old.garp.refresh:
+                self._refresh_at = now + params.garp.refresh if params.garp.refresh > 0 else None
+            records = (old.vips, old.excluded, old.routes, old.rules)
+            if records != (params.vips, params.excluded, params.routes, params.rules):
+                self._out.append(self._want())
+                gained = set(params.vips) - set(old.vips) or set(params.excluded) - set(
+                    old.excluded
+                )
+                if gained and params.garp.master_repeat > 0:
+                    garp = params.garp
+                    self._out.append(Announce(garp.master_repeat, garp.master_delay, "master"))
+        elif self.state is State.BACKUP and self._down_at is not None:
+            self._down_at = max(now, self._down_at + seconds(self._master_down_us() - old_down))
+        if params.preempt_delay <= 0 or params.nopreempt:
+            self._preempt_at = None
+        if changed_priority:
+            self._out.append(PriorityNotice(previous_priority, effective, self.state))
+
     # ---- read-only views ----------------------------------------------------------------
 
     @property

@@ -27,6 +27,7 @@ from pykeepalived.vrrp.events import Input, Reannounce, State, SyncGroupForce
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from pykeepalived.vrrp.instance import InstanceParams
     from pykeepalived.vrrp.machine import VrrpMachine
 
 __all__ = ["SyncCoordinator", "group_state"]
@@ -99,6 +100,24 @@ class SyncCoordinator:
         ``(group name, GroupStateChanged)``."""
         out, self._out = self._out, []
         return out
+
+    def reconfigure(
+        self, member: str, params: InstanceParams, now: float, priority: int | None = None
+    ) -> None:
+        """A reload's new parameters for one member (:meth:`VrrpMachine.reconfigure`)."""
+        m = self._members[member]
+        m.reconfigure(params, now, priority)
+        self._collect(m, now)
+        self._settle(now)
+
+    def resume(self, now: float) -> None:
+        """Take over members that are already running (a reload rebuilt the group): the
+        group's state is theirs, with no notify; then settle (a new membership may move
+        them)."""
+        for m in self._members.values():
+            self._collect(m, now)
+        self.state = group_state([m.state for m in self._members.values()])
+        self._settle(now)
 
     # ---- internals --------------------------------------------------------------------------
 

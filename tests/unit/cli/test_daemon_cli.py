@@ -121,19 +121,30 @@ def test_dump_text_and_json(good: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(capsys.readouterr().out)["global_defs"]["router_id"] == "B"
 
 
-def test_a_configuration_with_nothing_to_run_says_so(
-    good: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # keepalived would sit idle waiting for a reload; without reload we say why we stop.
-    assert main(["-n", "-f", str(good)]) == 1
-    assert "nothing to run" in capsys.readouterr().err
+def test_the_subsystems_to_run(good: Path) -> None:
+    """keepalived's choice of children: what the configuration has (everything with
+    ``--all``), limited by -P/-C; a configuration with nothing runs an idle parent that a
+    reload can give children (tests/integration/test_parent_reload_netns.py)."""
+    from pykeepalived.config.build import LoadOptions, load
+    from pykeepalived.daemon import DaemonOptions, subsystems_for
 
-
-def test_a_subsystem_the_configuration_lacks_is_nothing_to_run(
-    good: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["-n", "-C", "-f", str(good)]) == 1  # no virtual_server
-    assert "nothing to run" in capsys.readouterr().err
+    config = load(str(good), LoadOptions()).config
+    assert config is not None
+    assert subsystems_for(config, DaemonOptions()) == ()
+    assert subsystems_for(config, DaemonOptions(run_all=True)) == ("vrrp", "check")
+    assert subsystems_for(config, DaemonOptions(run_all=True, only_subsystems=("check",))) == (
+        "check",
+    )
+    vrrp = good.with_name("vrrp.conf")
+    vrrp.write_text(
+        "vrrp_instance V { interface lo\n virtual_router_id 1\n priority 100\n"
+        " virtual_ipaddress { 192.0.2.1 } }\nvirtual_server 192.0.2.1 80 {\n"
+        " real_server 192.0.2.2 80 { }\n}\n"
+    )
+    both = load(str(vrrp), LoadOptions()).config
+    assert both is not None
+    assert subsystems_for(both, DaemonOptions()) == ("vrrp", "check")
+    assert subsystems_for(both, DaemonOptions(only_subsystems=("vrrp",))) == ("vrrp",)
 
 
 def test_getopt_clusters_optional_args_and_prefixes() -> None:
@@ -191,3 +202,16 @@ def test_all_config_makes_a_missing_include_fatal(
     assert main(["-t", "-f", str(conf)]) == 0  # plain include: a warning
     assert main(["-t", "-e", "-f", str(conf)]) == 4  # -e: every include must exist
     assert "matches no file" in capsys.readouterr().err
+
+
+def test_umask_numbers_read_as_strtoul_base_0(capsys: pytest.CaptureFixture[str]) -> None:
+    from pykeepalived.cli.daemon import _umask
+
+    assert _umask("0177") == 0o177
+    assert _umask("022") == 0o22
+    assert _umask("0x3f") == 0o77
+    assert _umask("18") == 18
+    assert _umask("0") == 0
+    assert _umask("01000") is None
+    assert _umask("abc") is None
+    assert "Invalid --umask value abc" in capsys.readouterr().err

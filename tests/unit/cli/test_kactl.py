@@ -43,3 +43,20 @@ def test_dump_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dump", str(conf), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["global_defs"]["vrrp_garp_master_repeat"] == 1  # 0 is taken as 1
+
+
+def test_systemd_unit_names_the_script(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["systemd-unit", "--exec", "/opt/pk/bin/pykeepalived"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "ExecStart=/opt/pk/bin/pykeepalived --dont-fork $DAEMON_ARGS $KEEPALIVED_OPTIONS" in lines
+    )
+    assert "Type=notify" in lines
+    assert "KillMode=process" in lines
+
+
+def test_reload_without_a_pid_file_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reload", "-p", str(tmp_path / "none.pid")]) == 1
+    assert "none.pid" in capsys.readouterr().err

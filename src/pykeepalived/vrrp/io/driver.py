@@ -173,6 +173,10 @@ class Unit(Protocol):
     def next_deadline(self) -> float | None: ...
     def drain(self) -> list[tuple[str, Action]]: ...
     def member(self, name: str) -> VrrpMachine: ...
+    def reconfigure(
+        self, member: str, params: InstanceParams, now: float, priority: int | None = None
+    ) -> None: ...
+    def resume(self, now: float) -> None: ...
 
 
 class SoloUnit:
@@ -198,6 +202,14 @@ class SoloUnit:
         if name != self.machine.name:
             raise KeyError(name)
         return self.machine
+
+    def reconfigure(
+        self, member: str, params: InstanceParams, now: float, priority: int | None = None
+    ) -> None:
+        self.machine.reconfigure(params, now, priority)
+
+    def resume(self, now: float) -> None:
+        del now  # a lone machine needs nothing
 
 
 # ---- one instance's wire side ------------------------------------------------------------------
@@ -323,6 +335,7 @@ class SocketMux:
         self.group = group
         self._by_vrid: dict[int, Callable[[Received], None]] = {}
         self._locals: set[IPAddr] = set()
+        self._local_of: dict[int, IPAddr] = {}
         self.looped = 0
         """Our own datagrams seen (and dropped)."""
         self.foreign = 0
@@ -336,6 +349,19 @@ class SocketMux:
             raise ValueError(f"two instances with VRID {vrid} on one socket")
         self._by_vrid[vrid] = deliver
         self._locals.add(local)
+        self._local_of[vrid] = local
+
+    def detach(self, vrid: int) -> None:
+        """Stop delivering adverts for ``vrid`` (a reload removed or moved its instance)."""
+        self._by_vrid.pop(vrid, None)
+        local = self._local_of.pop(vrid, None)
+        if local is not None and local not in self._local_of.values():
+            self._locals.discard(local)
+
+    @property
+    def vrids(self) -> tuple[int, ...]:
+        """The VRIDs delivered through this mux."""
+        return tuple(self._by_vrid)
 
     def on_datagram(self, datagram: Datagram) -> None:
         """The socket's callback (runs on the loop; never awaits)."""
@@ -426,6 +452,11 @@ class VrrpDriver:
 
     def endpoint(self, name: str) -> Endpoint:
         return self._endpoints[name]
+
+    @property
+    def closed(self) -> bool:
+        """Shut down or detached: it drives nothing any more."""
+        return self._closed
 
     @property
     def armed(self) -> float | None:
@@ -526,6 +557,50 @@ class VrrpDriver:
             self._announcer.cancel(name)
         self._closed = True
         self._rearm()
+
+    # ---- reload ------------------------------------------------------------------------------
+
+    def reconfigure(self, name: str, endpoint: Endpoint, priority: int | None = None) -> None:
+        """A reload changed instance ``name`` in place: use ``endpoint`` (the caller carries
+        the stats and AH state over) and give its machine the new parameters, keeping its
+        state. One step: the machine's wishes (new addresses, announcements) are executed
+        now."""
+        if self._closed:
+            return
+        if endpoint.name != name:
+            raise ValueError(f"endpoint {endpoint.name} given for {name}")
+        self._endpoints[name] = endpoint
+        now = self._loop.time()
+        self._last_step = max(self._last_step, now)
+        self._unit.reconfigure(name, endpoint.params, now, priority)
+        self._pump(now)
+
+    def adopt(self) -> None:
+        """Take over running machines (a reload built this driver around them): their
+        states are known, no Startup is fed; the timer is armed for their deadlines."""
+        if self._closed:
+            return
+        for name in self._endpoints:
+            self.states[name] = self._unit.member(name).state
+        now = self._loop.time()
+        self._last_step = max(self._last_step, now)
+        self._unit.resume(now)
+        self._pump(now)
+
+    def detach(self) -> None:
+        """Stop driving (a reload replaces this driver): the timer stops, nothing is sent
+        and the machines are left as they are, pending announcements included."""
+        self._closed = True
+        self._rearm()
+
+    def remove(self, name: str) -> None:
+        """A reload removed instance ``name``: stop it (priority-0 advert and release as
+        MASTER, notify DELETED/FAULT) and drop its pending announcements. The driver goes
+        on with its other instances; a caller replaces it if it drove a group."""
+        if self._closed:
+            return
+        self.feed(name, Shutdown(deleted=True))
+        self._announcer.cancel(name)
 
     # ---- the step ----------------------------------------------------------------------------
 
@@ -674,6 +749,7 @@ class VrrpDriver:
             "group": group,
             "from": change.old.value,
             "to": change.new.value,
+            "reason": "members " + ", ".join(f"{m} {st.value}" for m, st in self.states.items()),
         }
         log.info(
             "(%s) Sync group entering %s STATE %s",

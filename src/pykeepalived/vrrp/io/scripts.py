@@ -126,6 +126,27 @@ class VrrpScriptTracker:
         """The scripts that run."""
         return tuple(self._states)
 
+    def adopt(self, old: VrrpScriptTracker) -> list[str]:
+        """A reload: the scripts of ``old`` with the same name, command, user, arguments,
+        rise, fall and ``init_fail`` keep their result here (the others start afresh).
+        Returns the names kept."""
+        kept: list[str] = []
+        for name, state in self._states.items():
+            prev = old._states.get(name)
+            if prev is None:
+                continue
+            a, b = prev.spec, state.spec
+            if a.script == b.script and (a.rise, a.fall, a.init_fail) == (
+                b.rise,
+                b.fall,
+                b.init_fail,
+            ):
+                state.result = prev.result
+                state.runs, state.skipped, state.timeouts = prev.runs, prev.skipped, prev.timeouts
+                state.last = prev.last
+                kept.append(name)
+        return kept
+
     def status(self, name: str) -> bool | None:
         """OK, failed, or None before the first result."""
         state = self._states.get(name)
