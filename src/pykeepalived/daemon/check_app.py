@@ -127,14 +127,7 @@ class CheckApp:
             alert_sink=self._alert,
             stop_timeout=options.stop_notify_timeout,
         )
-        used = {
-            c.track_file
-            for vs in config.lvs.virtual_servers
-            for rs in vs.real_servers
-            for c in rs.checkers
-            if c.kind == "FILE_CHECK"
-        }
-        self._track_files = [tf for tf in config.vrrp.track_files if tf.name in used]
+        self._track_files = _checked_track_files(config)
         self.checks = CheckRunner(config.lvs, self._on_outcome, probe_options=self._probe_options())
         self.reloads: ReloadQueue | None = None
         """The SIGHUP reload queue (while :meth:`run` runs with a loader)."""
@@ -296,15 +289,8 @@ class CheckApp:
             return "check: stopping, nothing applied"
         old = self._config
         plan = match(old.lvs, config.lvs)
-        used = {
-            c.track_file
-            for vs in config.lvs.virtual_servers
-            for rs in vs.real_servers
-            for c in rs.checkers
-            if c.kind == "FILE_CHECK"
-        }
         before = {tf.name for tf in self._track_files}
-        track_files = [tf for tf in config.vrrp.track_files if tf.name in used]
+        track_files = _checked_track_files(config)
         if fresh := [tf for tf in track_files if tf.name not in before]:
             await asyncio.to_thread(write_init_files, fresh)
         suspendable = self._suspendable(config)
@@ -475,3 +461,15 @@ class CheckApp:
         if not self._stop.is_set():
             log.info("%s received: stopping", name)
         self.stop()
+
+
+def _checked_track_files(config: Config) -> list[TrackFile]:
+    """The track files some FILE_CHECK of ``config`` reads."""
+    used = {
+        c.track_file
+        for vs in config.lvs.virtual_servers
+        for rs in vs.real_servers
+        for c in rs.checkers
+        if c.kind == "FILE_CHECK"
+    }
+    return [tf for tf in config.vrrp.track_files if tf.name in used]
