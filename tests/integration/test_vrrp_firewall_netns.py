@@ -34,7 +34,6 @@ from typing import Any
 import pytest
 
 from pykeepalived.config import load_text
-from pykeepalived.daemon.vrrp_app import no_accept_owners, plan_vrrp
 from pykeepalived.net.firewall_plan import (
     Canonical,
     Element,
@@ -44,6 +43,7 @@ from pykeepalived.net.firewall_plan import (
     desired_ruleset,
     plan,
 )
+from pykeepalived.vrrp.plan import no_accept_owners, plan_vrrp
 
 pytestmark = [pytest.mark.privileged]
 

@@ -40,6 +40,8 @@ PURE_CORES = (
             "report.py",
             "report_config.py",
             "reload_plan.py",
+            "plan.py",
+            "targets.py",
         )
     ]
     + [

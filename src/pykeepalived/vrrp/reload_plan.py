@@ -25,11 +25,12 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Literal
 
 from pykeepalived.net.model import NetState
+from pykeepalived.vrrp.plan import InstancePlan
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from pykeepalived.daemon.vrrp_app import InstancePlan, VrrpPlan  # noqa: TC004
+    from pykeepalived.vrrp.plan import VrrpPlan
 
 __all__ = [
     "ChangeKind",

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from pykeepalived.config import load_text
-from pykeepalived.daemon.vrrp_app import plan_vrrp
 from pykeepalived.vrrp.events import State
+from pykeepalived.vrrp.plan import plan_vrrp
 from pykeepalived.vrrp.report import (
     InstanceView,
     InterfaceView,

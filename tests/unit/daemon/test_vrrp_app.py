@@ -11,7 +11,8 @@ import pytest
 
 from pykeepalived.config import load_text
 from pykeepalived.config.model.root import Config
-from pykeepalived.daemon.vrrp_app import VrrpApp, is_local_address, plan_vrrp
+from pykeepalived.daemon.vrrp_app import VrrpApp, is_local_address
+from pykeepalived.vrrp.plan import plan_vrrp
 from pykeepalived.vrrp.track import Tracker
 
 

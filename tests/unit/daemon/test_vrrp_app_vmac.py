@@ -10,8 +10,9 @@ import pytest
 
 from pykeepalived.config import load_text
 from pykeepalived.config.model.root import Config
-from pykeepalived.daemon.vrrp_app import StartupError, plan_vrrp
-from pykeepalived.vrrp.io.announce import Target
+from pykeepalived.daemon.vrrp_app import StartupError
+from pykeepalived.vrrp.plan import plan_vrrp
+from pykeepalived.vrrp.targets import Target
 
 
 def config(text: str) -> Config:

@@ -22,10 +22,11 @@ from pykeepalived.net.plan import AddAddress, Change, DelAddress
 from pykeepalived.vrrp.actions import Announce
 from pykeepalived.vrrp.events import State
 from pykeepalived.vrrp.instance import GarpParams, InstanceParams
-from pykeepalived.vrrp.io.announce import LoopAnnouncer, Target
+from pykeepalived.vrrp.io.announce import LoopAnnouncer
 from pykeepalived.vrrp.io.driver import Endpoint, SoloUnit, VrrpDriver
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import VRRP_GROUP_V4
+from pykeepalived.vrrp.targets import Target
 from pykeepalived.vrrp.timers import advert_int_us
 
 T = TypeVar("T")

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from pykeepalived.config import load_text
-from pykeepalived.daemon.vrrp_app import no_accept_owners, plan_vrrp
 from pykeepalived.net.firewall_plan import (
     Element,
     FirewallSpec,
@@ -23,6 +22,7 @@ from pykeepalived.net.firewall_plan import (
     desired_ruleset,
     plan,
 )
+from pykeepalived.vrrp.plan import no_accept_owners, plan_vrrp
 
 RECORDED: dict[str, list[dict[str, Any]]] = json.loads(
     (Path(__file__).with_suffix(".json")).read_text(encoding="utf-8")

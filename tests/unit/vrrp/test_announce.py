@@ -17,9 +17,8 @@ from pykeepalived.vrrp.io.announce import (
     AnnounceScheduler,
     LoopAnnouncer,
     NetSender,
-    Pacing,
-    Target,
 )
+from pykeepalived.vrrp.targets import Pacing, Target
 
 A = Target("eth0", IPv4Address("192.0.2.100"))
 B = Target("eth0", IPv4Address("192.0.2.101"))

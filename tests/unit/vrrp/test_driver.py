@@ -18,13 +18,11 @@ import pytest
 from pykeepalived.config.build import load_text
 from pykeepalived.config.model.root import Config
 from pykeepalived.config.model.vrrp import VipAddress
-from pykeepalived.daemon.vrrp_app import plan_vrrp
 from pykeepalived.net.model import NetState, address_from_vip
 from pykeepalived.testing.fakeclock import FakeClock
 from pykeepalived.vrrp.actions import Announce, GroupStateChanged, StateChanged
 from pykeepalived.vrrp.events import LinkChanged, State
 from pykeepalived.vrrp.instance import InstanceParams
-from pykeepalived.vrrp.io.announce import Pacing, Target
 from pykeepalived.vrrp.io.driver import (
     Endpoint,
     NullEventSink,
@@ -49,7 +47,9 @@ from pykeepalived.vrrp.packet import (
     internet_checksum,
     split_ipv4,
 )
+from pykeepalived.vrrp.plan import plan_vrrp
 from pykeepalived.vrrp.sync_group import SyncCoordinator
+from pykeepalived.vrrp.targets import Pacing, Target
 from pykeepalived.vrrp.timers import advert_int_us
 
 IPAddr = IPv4Address | IPv6Address

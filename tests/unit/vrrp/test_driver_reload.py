@@ -13,11 +13,11 @@ from pykeepalived.config.model.vrrp import VipAddress
 from pykeepalived.net.model import NetState, address_from_vip
 from pykeepalived.vrrp.actions import GroupStateChanged, StateChanged
 from pykeepalived.vrrp.events import LinkChanged, State
-from pykeepalived.vrrp.io.announce import Target
 from pykeepalived.vrrp.io.driver import Endpoint, SocketMux, SoloUnit, VrrpDriver
 from pykeepalived.vrrp.machine import VrrpMachine
 from pykeepalived.vrrp.packet import VRRP_GROUP_V4
 from pykeepalived.vrrp.sync_group import SyncCoordinator
+from pykeepalived.vrrp.targets import Target
 from tests.unit.vrrp.test_driver import (
     PASS,
     VIP,

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from pykeepalived.config import load_text
-from pykeepalived.daemon.vrrp_app import VrrpPlan, plan_vrrp
+from pykeepalived.vrrp.plan import VrrpPlan, plan_vrrp
 from pykeepalived.vrrp.reload_plan import Identity, identity, plan_reload
 
 

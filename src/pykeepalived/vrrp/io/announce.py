@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Protocol
 
-from pykeepalived.config.model.common import IPAddress
 from pykeepalived.net.garp import AnnounceFailure, Announcer
 from pykeepalived.vrrp.actions import Announce
+from pykeepalived.vrrp.targets import NO_PACING, Pacing, Target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,36 +47,9 @@ __all__ = [
     "AnnounceSender",
     "LoopAnnouncer",
     "NetSender",
-    "Pacing",
-    "Target",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One address to announce, on the interface that holds it."""
-
-    ifname: str
-    address: IPAddress
-
-    def __str__(self) -> str:
-        return f"{self.address} on {self.ifname}"
-
-
-@dataclass(frozen=True, slots=True)
-class Pacing:
-    """Minimum spacing of announcements on one interface, seconds (0: none)."""
-
-    garp_interval: float = 0.0
-    """Between two gratuitous ARPs (IPv4)."""
-    gna_interval: float = 0.0
-    """Between two unsolicited neighbour advertisements (IPv6)."""
-
-    def interval(self, version: int) -> float:
-        """The spacing for IPv4 (4) or IPv6 (6) announcements."""
-        return self.garp_interval if version == 4 else self.gna_interval
 
 
 class AnnounceSender(Protocol):
@@ -119,7 +92,7 @@ class AnnounceScheduler:
         sender: AnnounceSender,
         *,
         pacing: Mapping[str, Pacing] | None = None,
-        default: Pacing = Pacing(),
+        default: Pacing = NO_PACING,
         on_result: Callable[[str, Target, AnnounceFailure | None], None] | None = None,
     ) -> None:
         self._sender = sender
@@ -258,7 +231,7 @@ class LoopAnnouncer:
         loop: asyncio.AbstractEventLoop,
         *,
         pacing: Mapping[str, Pacing] | None = None,
-        default: Pacing = Pacing(),
+        default: Pacing = NO_PACING,
         gate: AddressGate | None = None,
         gate_timeout: float = 1.0,
     ) -> None:

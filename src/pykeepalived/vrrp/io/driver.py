@@ -48,7 +48,6 @@ from pykeepalived.vrrp.actions import (
 )
 from pykeepalived.vrrp.events import AdvertReceived, Input, Shutdown, Startup, State
 from pykeepalived.vrrp.instance import InstanceParams
-from pykeepalived.vrrp.io.announce import Target
 from pykeepalived.vrrp.packet import (
     IPPROTO_AH,
     NO_AUTH,
@@ -65,6 +64,7 @@ from pykeepalived.vrrp.packet import (
     split_ipv4,
 )
 from pykeepalived.vrrp.stats import VrrpStats
+from pykeepalived.vrrp.targets import Target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
