@@ -10,15 +10,14 @@ teardown, whatever happened. Without root the tests are skipped.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from pykeepalived.testing.netns import NO_DAD, CommandError, Lab, unavailable
 
 PREFIX = "pknet"
 
@@ -66,58 +65,18 @@ class NetLab:
         return str(self.ip_json(ns, "link", "show", "dev", self.ifname)[0]["address"])
 
 
-def _delete(namespaces: list[str]) -> list[str]:
-    left = []
-    for ns in reversed(namespaces):
-        done = subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        if done.returncode != 0 and os.path.exists(f"/run/netns/{ns}"):
-            left.append(ns)
-    return left
-
-
-def _sysctl_in(ns: str, settings: dict[str, str]) -> None:
-    script = "; ".join(
-        f"echo {value} > /proc/sys/{key.replace('.', '/')}" for key, value in settings.items()
-    )
-    _run("ip", "netns", "exec", ns, "sh", "-c", script)
-
-
 @pytest.fixture
 def netlab() -> Iterator[NetLab]:
     """Three fresh namespaces (hub with a bridge, a and b on it), deleted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates network namespaces, veth pairs and a bridge")
-    if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's ip command")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    lab = NetLab(hub=f"{tag}h", a=f"{tag}a", b=f"{tag}b")
-    created: list[str] = []
-    try:
-        for ns in (lab.hub, lab.a, lab.b):
-            try:
-                _run("ip", "netns", "add", ns)
-            except RuntimeError as exc:
-                if not created:
-                    pytest.skip(f"cannot create network namespaces here: {exc}")
-                raise
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        lab.ip(lab.hub, "link", "add", "br0", "type", "bridge")
-        lab.ip(lab.hub, "link", "set", "br0", "up")
-        for ns, port, v4, v6 in ((lab.a, "va", lab.a4, lab.a6), (lab.b, "vb", lab.b4, lab.b6)):
-            _sysctl_in(
-                ns, {"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
-            )
-            _run(
-                "ip", "link", "add", lab.ifname, "netns", ns,
-                "type", "veth", "peer", "name", port, "netns", lab.hub,
-            )  # fmt: skip
-            lab.ip(lab.hub, "link", "set", port, "master", "br0", "up")
-            lab.ip(ns, "addr", "add", v4, "dev", lab.ifname)
-            lab.ip(ns, "addr", "add", v6, "dev", lab.ifname, "nodad")
-            lab.ip(ns, "link", "set", lab.ifname, "up")
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    with Lab(PREFIX) as net:
+        try:
+            net.add("h")
+        except CommandError as exc:
+            pytest.skip(f"cannot create network namespaces here: {exc}")
+        hub = net.segment("h")
+        lab = NetLab(hub=hub.ns, a=net.ns("a"), b=net.ns("b"))
+        for role, port, v4, v6 in (("a", "va", lab.a4, lab.a6), ("b", "vb", lab.b4, lab.b6)):
+            hub.attach(net.add(role, sysctls=NO_DAD), lab.ifname, v4, v6, port=port)
         yield lab
-    finally:
-        left = _delete(created)
-        if left:
-            pytest.fail(f"could not delete network namespaces {left}")

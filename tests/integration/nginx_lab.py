@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from pykeepalived.testing.netns import NO_DAD, unavailable
+from pykeepalived.testing.netns import Lab as NetLab
 
 __all__ = [
     "A4",
@@ -45,7 +46,6 @@ __all__ = [
     "namespace_pair",
     "nginx_config",
     "run",
-    "sysctl",
     "wait_ipv6_ready",
 ]
 
@@ -71,10 +71,6 @@ def run(*args: str, timeout: float = 20) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip() or done.returncode}")
     return done.stdout
-
-
-def sysctl(ns: str, key: str, value: str) -> None:
-    run("ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > /proc/sys/{key.replace('.', '/')}")
 
 
 # ---- namespaces ------------------------------------------------------------------------------
@@ -107,42 +103,19 @@ def namespace_pair(prefix: str) -> Iterator[Lab]:
     """Namespaces ``<prefix><hex>a``/``b`` (192.0.2.1-2/24, 2001:db8::1-2/64 on eth0) and a
     temporary directory with :func:`make_certificates`; all deleted on exit. Skips unless
     root."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates network namespaces and runs servers in them")
-    if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's ip command")
-    tag = f"{prefix}{uuid.uuid4().hex[:6]}"
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}lab"))
-    lab = Lab(a=f"{tag}a", b=f"{tag}b", workdir=workdir)
-    created: list[str] = []
     try:
-        for ns in (lab.a, lab.b):
-            run("ip", "netns", "add", ns)
-            created.append(ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")
-            sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")
-        run(
-            "ip", "link", "add", "eth0", "netns", lab.a,
-            "type", "veth", "peer", "name", "eth0", "netns", lab.b,
-        )  # fmt: skip
-        for ns, v4, v6 in ((lab.a, A4, A6), (lab.b, B4, B6)):
-            run("ip", "-n", ns, "addr", "add", f"{v4}/24", "dev", "eth0")
-            run("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
-        for ns in (lab.a, lab.b):
-            wait_ipv6_ready(ns)
-        make_certificates(workdir)
-        yield lab
+        with NetLab(prefix) as net:
+            a, b = net.add("a", sysctls=NO_DAD), net.add("b", sysctls=NO_DAD)
+            net.veth(a, "eth0", b, "eth0", [f"{A4}/24", f"{A6}/64"], [f"{B4}/24", f"{B6}/64"])
+            for ns in (a, b):
+                wait_ipv6_ready(ns)
+            make_certificates(workdir)
+            yield Lab(a=a, b=b, workdir=workdir)
     finally:
-        left = []
-        for ns in reversed(created):
-            done = subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-            if done.returncode != 0 and os.path.exists(f"/run/netns/{ns}"):
-                left.append(ns)
         shutil.rmtree(workdir, ignore_errors=True)
-        if left:
-            pytest.fail(f"could not delete network namespaces {left}")
 
 
 def make_certificates(workdir: Path) -> None:

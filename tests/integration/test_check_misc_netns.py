@@ -30,7 +30,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from pykeepalived.check.base import CheckResult, Probe, build_probe
 from pykeepalived.config import load_text
 from pykeepalived.config.model.root import Config
 from pykeepalived.notify.script import ScriptPolicy, ScriptRunner
+from pykeepalived.testing.netns import Lab as NetLab
 from pykeepalived.trackfile import write_init_files
 
 pytestmark = [pytest.mark.privileged]
@@ -56,13 +56,6 @@ NOBODY = 65534
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-
-
-def _run(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=10)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip() or done.returncode}")
-    return done.stdout
 
 
 def _alive(pid: int) -> bool:
@@ -538,35 +531,18 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     """Namespaces ``sxp…a`` (192.0.2.1/24, 2001:db8::1/64) and ``sxp…b`` (.2, ::2)."""
     if not ROOT:
         pytest.skip("needs root: creates network namespaces")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    lab = Lab(a=f"{tag}a", b=f"{tag}b", tmp=tmp_path)
-    created: list[str] = []
-    try:
-        for ns in (lab.a, lab.b):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-            _run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0")
-        _run(
-            "ip", "link", "add", "eth0", "netns", lab.a,
-            "type", "veth", "peer", "name", "eth0", "netns", lab.b,
-        )  # fmt: skip
-        for ns, last in ((lab.a, "1"), (lab.b, "2")):
-            _run("ip", "-n", ns, "addr", "add", f"192.0.2.{last}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "addr", "add", f"2001:db8::{last}/64", "dev", "eth0", "nodad")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
-        _run("ip", "netns", "exec", lab.a, sys.executable, "-c", REACHABLE)
-        yield lab
-    finally:
-        for proc in lab.procs:
-            lab.stop(proc)
-        left = []
-        for ns in reversed(created):
-            done = subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-            if done.returncode != 0 and os.path.exists(f"/run/netns/{ns}"):
-                left.append(ns)
-        if left:
-            pytest.fail(f"could not delete network namespaces {left}")
+    with NetLab(PREFIX) as net:
+        lab = Lab(a=net.ns("a"), b=net.ns("b"), tmp=tmp_path)
+        for role in ("a", "b"):
+            net.add(role, sysctls={"net.ipv6.conf.all.accept_dad": 0})
+        net.veth(lab.a, "eth0", lab.b, "eth0", ["192.0.2.1/24", "2001:db8::1/64"],
+                 ["192.0.2.2/24", "2001:db8::2/64"])  # fmt: skip
+        try:
+            net.run(lab.a, sys.executable, "-c", REACHABLE)
+            yield lab
+        finally:
+            for proc in lab.procs:
+                lab.stop(proc)
 
 
 class Prober:

@@ -26,20 +26,20 @@ most ``stop_notify_timeout`` (1 s), kills a hung one, and exits 0.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
+
+from pykeepalived.testing.netns import Daemon, Lab, Process, unavailable
+from pykeepalived.testing.netns import wait_for as poll
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -131,64 +131,41 @@ def config(web: dict[Server, tuple[int, float]], script: Path, *, broken: bool =
     )
 
 
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=20).stdout
-
-
 class Holder:
     """A long-lived TCP connection from the client through the VIP (never reconnects)."""
 
-    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+    def __init__(self, proc: Process, port: int) -> None:
         self.proc = proc
-        assert proc.stdout is not None
-        self.out: IO[str] = proc.stdout
-        self.local_port = int(self.out.readline())
+        self.local_port = int(proc.line())
         self.vs_port = port
 
     def exchange(self) -> str:
         """One request on the same connection: the real server's address (or ``error:…``)."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("x\n")
-        self.proc.stdin.flush()
-        return self.out.readline().strip()
+        self.proc.send("x")
+        return self.proc.line().strip()
 
 
-class Lab:
+class ReloadLab:
     """The namespaces and the processes in them."""
 
-    def __init__(self, tag: str, tmp: Path) -> None:
-        self.tag, self.tmp = tag, tmp
-        self.procs: list[subprocess.Popen[Any]] = []
-        self.namespaces: list[str] = []
+    def __init__(self, net: Lab, tmp: Path) -> None:
+        self.net, self.tmp = net, tmp
 
     def ns(self, role: str) -> str:
-        return f"{self.tag}{role}"
+        return self.net.ns(role)
 
-    def spawn(self, role: str, *argv: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns(role), *argv], stdout=out, stderr=subprocess.STDOUT
-            )
-        self.procs.append(proc)
-        return proc
+    def director(self, tmp: Path) -> Daemon:
+        return Daemon(self.net, self.ns("dir"), tmp, "director")
 
     def hold(self, port: int) -> Holder:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns("cli"), sys.executable, "-c", HOLDER, VIP, str(port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        proc = self.net.spawn(
+            self.ns("cli"), sys.executable, "-c", HOLDER, VIP, str(port), pipe=True
         )
-        self.procs.append(proc)
         return Holder(proc, port)
 
     def get(self, port: int) -> str:
         """A new connection's answer: the real server's address."""
-        return _run(
-            "ip", "netns", "exec", self.ns("cli"), sys.executable, "-c", CLIENT, VIP, str(port)
-        ).strip()  # fmt: skip
+        return self.net.run(self.ns("cli"), sys.executable, "-c", CLIENT, VIP, str(port)).strip()
 
     def kactl_json(self, sock: str) -> dict[str, Any] | None:
         done = subprocess.run(
@@ -201,73 +178,29 @@ class Lab:
         )  # fmt: skip
         return json.loads(done.stdout) if done.returncode == 0 else None
 
-    def stop(self, proc: subprocess.Popen[Any]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            self.stop(proc)
-
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
-        pytest.skip("needs root, iproute2 and ss (network namespaces)")
-    the_lab = Lab(f"pkrc{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("pkrc"))
-    try:
-        for role in ("dir", "srv", "cli"):
-            _run("ip", "netns", "add", the_lab.ns(role))
-            the_lab.namespaces.append(the_lab.ns(role))
-            _run("ip", "-n", the_lab.ns(role), "link", "set", "lo", "up")
-        d, s, c = (the_lab.ns(r) for r in ("dir", "srv", "cli"))
-        _run("ip", "link", "add", "eth0", "netns", d, "type", "veth", "peer", "name", "eth0",
-             "netns", s)  # fmt: skip
-        _run("ip", "link", "add", "eth1", "netns", d, "type", "veth", "peer", "name", "eth0",
-             "netns", c)  # fmt: skip
-        _run("ip", "-n", d, "addr", "add", "192.0.2.1/24", "dev", "eth0")
-        _run("ip", "-n", d, "addr", "add", "198.51.100.1/24", "dev", "eth1")
-        _run("ip", "-n", d, "addr", "add", f"{VIP}/32", "dev", "lo")
-        for address in SERVERS:
-            _run("ip", "-n", s, "addr", "add", f"{address}/24", "dev", "eth0")
-        _run("ip", "-n", c, "addr", "add", "198.51.100.2/24", "dev", "eth0")
-        for ns, dev in ((d, "eth0"), (d, "eth1"), (s, "eth0"), (c, "eth0")):
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-        _run("ip", "-n", s, "route", "add", "default", "via", "192.0.2.1")
-        _run("ip", "-n", c, "route", "add", "default", "via", "198.51.100.1")
-        _run("ip", "netns", "exec", d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        server = the_lab.spawn("srv", sys.executable, "-c", SERVER)
-        deadline = time.monotonic() + 10
-        while not _run("ip", "netns", "exec", s, "ss", "-Hltn", "sport = :80"):
-            assert server.poll() is None, "the web server died"
-            assert time.monotonic() < deadline, "the web server does not listen"
-            time.sleep(0.05)
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReloadLab]:
+    if (why := unavailable("ss")) is not None:
+        pytest.skip(why)
+    with Lab("pkrc") as net:
+        the_lab = ReloadLab(net, tmp_path_factory.mktemp("pkrc"))
+        d, s, c = (net.add(role) for role in ("dir", "srv", "cli"))
+        net.veth(d, "eth0", s, "eth0", ["192.0.2.1/24"], [f"{a}/24" for a in SERVERS])
+        net.veth(d, "eth1", c, "eth0", ["198.51.100.1/24"], ["198.51.100.2/24"])
+        net.ip(d, "addr", "add", f"{VIP}/32", "dev", "lo")
+        net.ip(s, "route", "add", "default", "via", "192.0.2.1")
+        net.ip(c, "route", "add", "default", "via", "198.51.100.1")
+        net.sysctl(d, {"net.ipv4.ip_forward": 1})
+        net.wait_listening(s, 80, net.spawn(s, sys.executable, "-c", SERVER))
         yield the_lab
-    finally:
-        the_lab.stop_all()
-        for name in the_lab.namespaces:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-        left = [n for n in the_lab.namespaces if os.path.exists(f"/run/netns/{n}")]
-        assert not left, f"could not delete network namespaces {left}"
 
 
 def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+    poll(check, timeout, what=what, details=lambda: log.read_text(errors="replace"))
 
 
-def table(lab: Lab, sock: str) -> dict[int, dict[str, int]] | None:
+def table(lab: ReloadLab, sock: str) -> dict[int, dict[str, int]] | None:
     """VS port -> {destination address: weight} (None: no answer)."""
     data = lab.kactl_json(sock)
     if data is None:
@@ -278,24 +211,19 @@ def table(lab: Lab, sock: str) -> dict[int, dict[str, int]] | None:
 
 
 @pytest.mark.parametrize("backend", ["proxy", "nftables"])
-def test_reload_applies_only_the_difference(lab: Lab, backend: str) -> None:
+def test_reload_applies_only_the_difference(lab: ReloadLab, backend: str) -> None:
     tmp = lab.tmp / backend
     tmp.mkdir()
     record = tmp / "notified"
     script = tmp / "notify.sh"
     script.write_text(f'#!/bin/sh\necho "$@" >> {record}\n')
     script.chmod(0o755)
-    conf = tmp / "keepalived.conf"
-    sock = str(tmp / "ctl.sock")
-    log = tmp / "director.log"
+    daemon = lab.director(tmp)
+    conf, sock, log = daemon.conf, str(daemon.socket), daemon.log
     a, b, new, dead = (SERVERS[0], 80), (SERVERS[1], 80), (SERVERS[2], 80), (SERVERS[1], 81)
     web = {a: (1, 1.0), b: (1, 1.0), dead: (1, 1.0)}  # nothing listens on port 81
     conf.write_text(config(web, script))
-    director = lab.spawn(
-        "dir", sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-C", "-f", str(conf),
-        "-p", str(tmp / "main.pid"), "-c", str(tmp / "checkers.pid"),
-        "--lb-backend", backend, "--control-socket", sock, log=log,
-    )  # fmt: skip
+    director = daemon.start("-n", "-D", "-C", "--lb-backend", backend)
 
     def text() -> str:
         return log.read_text(errors="replace")
@@ -306,7 +234,7 @@ def test_reload_applies_only_the_difference(lab: Lab, backend: str) -> None:
     def reload(expect: str) -> str:
         """SIGHUP; wait for the reload's end line; return it."""
         done = text().count("Reload finished") + text().count("Reload refused")
-        director.send_signal(signal.SIGHUP)
+        director.signal(signal.SIGHUP)
         wait_for(
             "the reload",
             lambda: text().count("Reload finished") + text().count("Reload refused") > done,
@@ -386,15 +314,15 @@ def test_reload_applies_only_the_difference(lab: Lab, backend: str) -> None:
             f"Removing service [{SERVERS[2]}]:tcp:80 from VS [{VIP}]:tcp:80 "
             "(no longer in the configuration)",
         ]
-        director.send_signal(signal.SIGTERM)
+        director.signal(signal.SIGTERM)
         assert director.wait(10) == 0, text()
         for h in holders:
-            lab.stop(h.proc)
+            h.proc.stop()
     finally:
-        lab.stop(director)
+        director.stop()
 
 
-def test_shutdown_waits_for_the_omega_notifies_then_exits_0(lab: Lab) -> None:
+def test_shutdown_waits_for_the_omega_notifies_then_exits_0(lab: ReloadLab) -> None:
     """SIGTERM with ``omega``: the real servers' ``notify_down`` and ``quorum_down`` run; a
     script still running after ``stop_notify_timeout`` (1 s) is killed, the daemon exits 0."""
     tmp = lab.tmp / "omega"
@@ -406,24 +334,20 @@ def test_shutdown_waits_for_the_omega_notifies_then_exits_0(lab: Lab) -> None:
     hung.write_text(f'#!/bin/sh\necho "hung $$" >> {record}\nexec sleep 60\n')
     for script in (quick, hung):
         script.chmod(0o755)
-    conf = tmp / "keepalived.conf"
+    daemon = lab.director(tmp)
+    conf = daemon.conf
     conf.write_text(
         f"virtual_server {VIP} 8090 {{\n  delay_loop 0.5\n  lb_algo rr\n  lb_kind NAT\n"
         f'  protocol TCP\n  omega\n  quorum_down "{quick} quorum_down"\n'
         f'  real_server {SERVERS[0]} 80 {{\n    notify_down "{quick} down {SERVERS[0]}"\n  }}\n'
         f'  real_server {SERVERS[1]} 80 {{\n    notify_down "{hung}"\n  }}\n}}\n'
     )
-    log = tmp / "director.log"
-    sock = str(tmp / "ctl.sock")
-    director = lab.spawn(
-        "dir", sys.executable, "-m", "pykeepalived", "-n", "-l", "-C", "-f", str(conf),
-        "-p", str(tmp / "main.pid"), "-c", str(tmp / "checkers.pid"),
-        "--lb-backend", "proxy", "--control-socket", sock, log=log,
-    )  # fmt: skip
+    log, sock = daemon.log, str(daemon.socket)
+    director = daemon.start("-n", "-C", "--lb-backend", "proxy")
     try:
         wanted = {8090: {SERVERS[0]: 1, SERVERS[1]: 1}}
         wait_for("the startup table", lambda: table(lab, sock) == wanted, log)
-        director.send_signal(signal.SIGTERM)
+        director.signal(signal.SIGTERM)
         asked = time.monotonic()
         assert director.wait(10) == 0, log.read_text()
         took = time.monotonic() - asked
@@ -439,4 +363,4 @@ def test_shutdown_waits_for_the_omega_notifies_then_exits_0(lab: Lab) -> None:
         assert not os.path.exists(f"/proc/{pid}"), "the hung notify script was left running"
         assert "Stopped" in log.read_text()
     finally:
-        lab.stop(director)
+        director.stop()

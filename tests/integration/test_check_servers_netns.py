@@ -33,13 +33,15 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pykeepalived.testing.netns import NO_DAD, unavailable
+from pykeepalived.testing.netns import Lab as NetLab
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -89,52 +91,25 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """Namespaces a and b on a veth pair, b routing two prefixes into unreachable routes."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates network namespaces and runs servers in them")
-    if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's ip command")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    lab = Lab(a=f"{tag}a", b=f"{tag}b")
-    created: list[str] = []
-    try:
-        for ns in (lab.a, lab.b):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-            _sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")
-            _sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")
-        _run(
-            "ip", "link", "add", "eth0", "netns", lab.a,
-            "type", "veth", "peer", "name", "eth0", "netns", lab.b,
-        )  # fmt: skip
-        for ns, v4, v6 in ((lab.a, A4, A6), (lab.b, B4, B6)):
-            _run("ip", "-n", ns, "addr", "add", f"{v4}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+    if (why := unavailable("sysctl")) is not None:
+        pytest.skip(why)
+    with NetLab(PREFIX) as net:
+        lab = Lab(a=net.add("a", sysctls=NO_DAD), b=net.add("b", sysctls=NO_DAD))
+        net.veth(lab.a, "eth0", lab.b, "eth0", [f"{A4}/24", f"{A6}/64"], [f"{B4}/24", f"{B6}/64"])
         # b: a router that knows no way to 198.51.100.0/24 and 2001:db8:dead::/48
-        for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
-            _sysctl(lab.b, key, "1")
+        net.sysctl(lab.b, {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
         # every probe gets its ICMP error: no per-peer rate limit on b's ICMP errors (for IPv4
         # by the mask: a zero icmp_ratelimit would empty the peer's tokens on every port
         # unreachable, and the forwarding path's own limiter, which shares them, would then
         # swallow the next "host unreachable")
-        _sysctl(lab.b, "net.ipv4.icmp_ratemask", "0")
-        _sysctl(lab.b, "net.ipv6.icmp.ratelimit", "0")
-        _run("ip", "-n", lab.b, "route", "add", "unreachable", "198.51.100.0/24")
-        _run("ip", "-n", lab.b, "-6", "route", "add", "unreachable", "2001:db8:dead::/48")
-        _run("ip", "-n", lab.a, "route", "add", "198.51.100.0/24", "via", B4)
-        _run("ip", "-n", lab.a, "-6", "route", "add", "2001:db8:dead::/48", "via", B6)
+        net.sysctl(lab.b, {"net.ipv4.icmp_ratemask": 0, "net.ipv6.icmp.ratelimit": 0})
+        net.ip(lab.b, "route", "add", "unreachable", "198.51.100.0/24")
+        net.ip(lab.b, "-6", "route", "add", "unreachable", "2001:db8:dead::/48")
+        net.ip(lab.a, "route", "add", "198.51.100.0/24", "via", B4)
+        net.ip(lab.a, "-6", "route", "add", "2001:db8:dead::/48", "via", B6)
         for ns in (lab.a, lab.b):
             _wait_ipv6_ready(ns)
         yield lab
-    finally:
-        left = []
-        for ns in reversed(created):
-            done = subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-            if done.returncode != 0 and os.path.exists(f"/run/netns/{ns}"):
-                left.append(ns)
-        if left:
-            pytest.fail(f"could not delete network namespaces {left}")
 
 
 # ---- the prober: one Python process in namespace a ----------------------------------------

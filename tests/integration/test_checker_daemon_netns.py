@@ -3,100 +3,52 @@ and the parent supervising a VRRP and a checker child."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from pykeepalived.testing.netns import Daemon, Lab, Process, unavailable, wait_for
+
 pytestmark = [pytest.mark.privileged]
 
 
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
-
-
-class Lab:
+class CheckerLab:
     """One namespace: real servers on 192.0.2.10/.11 (lo), eth0 towards a peer namespace."""
 
-    def __init__(self, ns: str, peer: str, tmp: Path) -> None:
-        self.ns, self.peer, self.tmp = ns, peer, tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
+    def __init__(self, net: Lab, ns: str, peer: str, tmp: Path) -> None:
+        self.net, self.ns, self.peer, self.tmp = net, ns, peer, tmp
 
-    def spawn(self, *argv: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, *argv], stdout=out, stderr=subprocess.STDOUT
-            )
-        self.procs.append(proc)
-        return proc
+    def daemon(self, name: str) -> Daemon:
+        return Daemon(self.net, self.ns, self.tmp, name)
 
-    def web(self, last: int) -> subprocess.Popen[bytes]:
+    def web(self, last: int) -> Process:
         """A real server on 192.0.2.LAST:80, returned once it listens."""
-        proc = self.spawn(
-            sys.executable, "-m", "http.server", "--bind", f"192.0.2.{last}", "80",
+        proc = self.net.spawn(
+            self.ns, sys.executable, "-m", "http.server", "--bind", f"192.0.2.{last}", "80",
             "--directory", str(self.tmp),
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not _run("ip", "netns", "exec", self.ns, "ss", "-Hltn", f"src 192.0.2.{last}:80"):
-            assert proc.poll() is None, "the web server died"
-            assert time.monotonic() < deadline, "the web server does not listen"
-            time.sleep(0.05)
+        self.net.wait_listening(self.ns, 80, proc, address=f"192.0.2.{last}")
         return proc
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        wait_for(check, timeout, what=what, details=lambda: log.read_text(errors="replace"))
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"pkcd{uuid.uuid4().hex[:6]}"
-    ns, peer = f"{tag}a", f"{tag}b"
-    created: list[str] = []
-    the_lab = Lab(ns, peer, tmp_path)
-    try:
-        for name in (ns, peer):
-            _run("ip", "netns", "add", name)
-            created.append(name)
-            _run("ip", "-n", name, "link", "set", "lo", "up")
+def lab(tmp_path: Path) -> Iterator[CheckerLab]:
+    if (why := unavailable("ss")) is not None:
+        pytest.skip(why)
+    with Lab("pkcd") as net:
+        ns, peer = net.add("a"), net.add("b")
         for last in (10, 11):
-            _run("ip", "-n", ns, "addr", "add", f"192.0.2.{last}/32", "dev", "lo")
-        _run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0",
-             "netns", peer)  # fmt: skip
-        _run("ip", "-n", ns, "addr", "add", "198.51.100.1/24", "dev", "eth0")
-        _run("ip", "-n", ns, "link", "set", "eth0", "up")
-        _run("ip", "-n", peer, "link", "set", "eth0", "up")
-        yield the_lab
-    finally:
-        the_lab.stop_all()
-        for name in created:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-        left = [n for n in created if os.path.exists(f"/run/netns/{n}")]
-        assert not left, f"could not delete network namespaces {left}"
+            net.ip(ns, "addr", "add", f"192.0.2.{last}/32", "dev", "lo")
+        net.veth(ns, "eth0", peer, "eth0", ["198.51.100.1/24"])
+        yield CheckerLab(net, ns, peer, tmp_path)
 
 
 def recorder(tmp: Path) -> tuple[Path, Path]:
@@ -136,18 +88,15 @@ virtual_server 192.0.2.1 80 {{
 """
 
 
-def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
+def test_the_checker_subsystem_follows_real_servers(lab: CheckerLab) -> None:
     script, record = recorder(lab.tmp)
-    conf = lab.tmp / "keepalived.conf"
-    conf.write_text(VIRTUAL_SERVER.format(script=script))
-    log = lab.tmp / "checker.log"
+    daemon = lab.daemon("checker")
+    daemon.conf.write_text(VIRTUAL_SERVER.format(script=script))
+    log = daemon.log
     web10 = lab.web(10)
     lab.web(11)
-    pids = [lab.tmp / n for n in ("main.pid", "checkers.pid")]
-    director = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-C", "-f", str(conf),
-        "-p", str(pids[0]), "-c", str(pids[1]), log=log,
-    )  # fmt: skip
+    pids = [daemon.pid_files[0], daemon.pid_files[2]]
+    director = daemon.start("-n", "-D", "-C")
 
     def logged(text: str) -> Callable[[], bool]:
         return lambda: text in log.read_text(errors="replace")
@@ -156,7 +105,7 @@ def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
     assert "add 192.0.2.10:80 weight 3 to tcp 192.0.2.1:80" in log.read_text()
     assert "Keepalived_healthcheckers[" in log.read_text()
     assert int(pids[1].read_text()) == director.pid
-    web10.terminate()
+    web10.signal(signal.SIGTERM)
     web10.wait(5)
     stopped = time.monotonic()
     lab.wait_for(
@@ -172,14 +121,15 @@ def test_the_checker_subsystem_follows_real_servers(lab: Lab) -> None:
     print(f"\n  TCP_CHECK detection: {detected:.3f} s (bound {bound:.1f} s)", end="")
     # (the margin covers this harness: stopping the server process, polling the log)
     assert detected <= bound + 1.0, log.read_text()
-    assert "delete 192.0.2.10:80 from tcp 192.0.2.1:80" in log.read_text()
+    # the reconciler applies the removal in its next round, a moment after the log line
+    lab.wait_for("the table round", logged("delete 192.0.2.10:80 from tcp 192.0.2.1:80"), 2.0, log)
     lab.wait_for(
         "notify_down", lambda: record.exists() and "down 10" in record.read_text(), 3.0, log
     )
     lab.web(10)
     lab.wait_for("the server to come back", logged("Adding service [192.0.2.10]:tcp:80"), 5.0, log)
     lab.wait_for("notify_up", lambda: "up 10" in record.read_text(), 3.0, log)
-    director.send_signal(signal.SIGTERM)
+    director.signal(signal.SIGTERM)
     assert director.wait(10) == 0, log.read_text()
     assert "delete service tcp 192.0.2.1:80" in log.read_text()
     assert not any(p.exists() for p in pids)
@@ -202,18 +152,15 @@ vrrp_instance VI_1 {{
 )
 
 
-def test_the_parent_runs_and_respawns_one_child_per_subsystem(lab: Lab) -> None:
+def test_the_parent_runs_and_respawns_one_child_per_subsystem(lab: CheckerLab) -> None:
     script, _ = recorder(lab.tmp)
-    conf = lab.tmp / "keepalived.conf"
-    conf.write_text(BOTH.format(script=script))
-    log = lab.tmp / "daemon.log"
+    daemon = lab.daemon("daemon")
+    daemon.conf.write_text(BOTH.format(script=script))
+    log = daemon.log
     lab.web(10)
     lab.web(11)
-    main, vrrp, checkers = (lab.tmp / f"{n}.pid" for n in ("main", "vrrp", "checkers"))
-    parent = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-f", str(conf),
-        "-p", str(main), "-r", str(vrrp), "-c", str(checkers), log=log,
-    )  # fmt: skip
+    main, vrrp, checkers = daemon.pid_files
+    parent = daemon.start("-n")
 
     def pid(path: Path) -> int:
         try:
@@ -239,27 +186,24 @@ def test_the_parent_runs_and_respawns_one_child_per_subsystem(lab: Lab) -> None:
     lab.wait_for("a new checker child", lambda: pid(checkers) not in (0, old_checkers), 10.0, log)
     assert pid(vrrp) == old_vrrp  # the VRRP child never noticed
     assert "check child exited with signal 9; restarting it" in log.read_text()
-    parent.send_signal(signal.SIGTERM)
+    parent.signal(signal.SIGTERM)
     assert parent.wait(15) == 0, log.read_text()
     for gone in (old_vrrp, pid(checkers) or old_checkers):
         assert not Path(f"/proc/{gone}").exists() or "Z" in Path(f"/proc/{gone}/stat").read_text()
     assert not main.exists()
 
 
-def test_ha_suspend_holds_the_checks_while_the_vip_is_elsewhere(lab: Lab) -> None:
+def test_ha_suspend_holds_the_checks_while_the_vip_is_elsewhere(lab: CheckerLab) -> None:
     script, _ = recorder(lab.tmp)
-    conf = lab.tmp / "keepalived.conf"
-    conf.write_text(
+    daemon = lab.daemon("checker")
+    daemon.conf.write_text(
         VIRTUAL_SERVER.format(script=script).replace(
             "delay_loop 0.2", "delay_loop 0.2\n  ha_suspend"
         )
     )
-    log = lab.tmp / "checker.log"
+    log = daemon.log
     lab.web(11)  # 192.0.2.10 is down from the start
-    director = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-C", "-f", str(conf),
-        "-p", str(lab.tmp / "m.pid"), "-c", str(lab.tmp / "c.pid"), log=log,
-    )  # fmt: skip
+    director = daemon.start("-n", "-C")
 
     def logged(text: str) -> Callable[[], bool]:
         return lambda: text in log.read_text(errors="replace")
@@ -267,8 +211,8 @@ def test_ha_suspend_holds_the_checks_while_the_vip_is_elsewhere(lab: Lab) -> Non
     lab.wait_for("suspension", logged("VS [192.0.2.1]:tcp:80: its address is not here"), 5.0, log)
     time.sleep(2.0)  # ten delay_loops: nothing is checked, so nothing is removed
     assert "Removing service" not in log.read_text(), log.read_text()
-    _run("ip", "-n", lab.ns, "addr", "add", "192.0.2.1/32", "dev", "lo")  # the VIP arrives
+    lab.net.ip(lab.ns, "addr", "add", "192.0.2.1/32", "dev", "lo")  # the VIP arrives
     lab.wait_for("resumption", logged("its address is back, checks resume"), 5.0, log)
     lab.wait_for("the dead server to go", logged("Removing service [192.0.2.10]:tcp:80"), 5.0, log)
-    director.send_signal(signal.SIGTERM)
+    director.signal(signal.SIGTERM)
     assert director.wait(10) == 0, log.read_text()

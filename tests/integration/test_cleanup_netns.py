@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.integration.pkpr_lab import Lab, alive, lab_fixture, run  # noqa: F401
+from tests.integration.pkpr_lab import VS, Lab, alive, lab_fixture, run  # noqa: F401
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -29,19 +29,6 @@ vrrp_instance VI_1 {
   no_accept
   virtual_ipaddress {
     192.0.2.100/24
-  }
-}
-"""
-VS = """
-virtual_server 192.0.2.100 80 {
-  delay_loop 5
-  lb_algo rr
-  lb_kind NAT
-  protocol TCP
-  real_server 192.0.2.10 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
   }
 }
 """
@@ -74,14 +61,14 @@ def test_cleanup_removes_what_a_killed_daemon_left(lab: Lab) -> None:
     lab.wait_for("the VIP", lambda: "192.0.2.100/24" in addresses(lab), 15.0)
     assert "203.0.113.7/32" in addresses(lab)
     lab.wait_for("the no_accept table", lambda: any("keepalived" in t for t in tables(lab)))
-    daemon.send_signal(signal.SIGKILL)
+    daemon.signal(signal.SIGKILL)
     daemon.wait(10)
     checker = lab.start("-n", "-C", "--lb-backend", "nftables")
     lab.wait_for("the checker's table", lambda: "add service tcp 192.0.2.100:80" in lab.text())
     before = tables(lab)
     assert any(t.endswith(" pykeepalived") for t in before), before  # the LB table
     assert any(t.endswith(" keepalived") for t in before), before  # no_accept's
-    checker.send_signal(signal.SIGKILL)
+    checker.signal(signal.SIGKILL)
     checker.wait(10)
     assert "192.0.2.100/24" in addresses(lab)  # SIGKILL: nothing released
     assert tables(lab) == before
@@ -112,6 +99,6 @@ def test_kactl_reload_signals_the_daemon(lab: Lab) -> None:
     missing = kactl(lab, "reload", "-p", str(lab.tmp / "none.pid"))
     assert missing.returncode == 1
     assert "none.pid" in missing.stderr
-    daemon.send_signal(signal.SIGTERM)
+    daemon.signal(signal.SIGTERM)
     assert daemon.wait(20) == 0
     assert os.path.exists(lab.conf)

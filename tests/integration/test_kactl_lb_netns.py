@@ -10,15 +10,11 @@ comes in when all are down. With the proxy backend a request through the VIP als
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,8 @@ from typing import Any
 import pytest
 
 from pykeepalived.lb.choose import backend_class
+from pykeepalived.testing.netns import Daemon, Lab, Process, unavailable
+from pykeepalived.testing.netns import wait_for as poll
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -72,38 +70,21 @@ virtual_server {vip} 80 {{
 """
 
 
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=20).stdout
-
-
-class Lab:
+class KactlLab:
     """One namespace with the real servers and the director; every process is stopped."""
 
-    def __init__(self, ns: str, tmp: Path) -> None:
-        self.ns, self.tmp = ns, tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.socket = str(tmp / "ctl.sock")
+    def __init__(self, net: Lab, ns: str, tmp: Path) -> None:
+        self.net, self.ns, self.tmp = net, ns, tmp
+        self.director = Daemon(net, ns, tmp, "director")
+        self.socket = str(self.director.socket)
 
-    def spawn(self, *argv: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, *argv], stdout=out, stderr=subprocess.STDOUT
-            )
-        self.procs.append(proc)
-        return proc
-
-    def web(self, address: str) -> subprocess.Popen[bytes]:
+    def web(self, address: str) -> Process:
         """A real server on ADDRESS:80, returned once it listens."""
-        proc = self.spawn(
-            sys.executable, "-m", "http.server", "--bind", address, "80",
+        proc = self.net.spawn(
+            self.ns, sys.executable, "-m", "http.server", "--bind", address, "80",
             "--directory", str(self.tmp / "www"),
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not _run("ip", "netns", "exec", self.ns, "ss", "-Hltn", f"src {address}:80"):
-            assert proc.poll() is None, "the web server died"
-            assert time.monotonic() < deadline, "the web server does not listen"
-            time.sleep(0.05)
+        self.net.wait_listening(self.ns, 80, proc, address=address)
         return proc
 
     def kactl(self, *args: str) -> str:
@@ -135,16 +116,6 @@ class Lab:
             return None
         return data
 
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-
 
 def weights(table: dict[str, Any] | None) -> dict[str, int] | None:
     """Destination address -> weight of the one service (None: no answer or no service)."""
@@ -154,54 +125,35 @@ def weights(table: dict[str, Any] | None) -> dict[str, int] | None:
 
 
 def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
+    poll(check, timeout, what=what, details=lambda: log.read_text(errors="replace"), interval=0.1)
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
-        pytest.skip("needs root, iproute2 and ss (network namespaces)")
-    ns = f"klb{uuid.uuid4().hex[:8]}"
-    created = False
-    the_lab = Lab(ns, tmp_path)
+def lab(tmp_path: Path) -> Iterator[KactlLab]:
+    if (why := unavailable("ss")) is not None:
+        pytest.skip(why)
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text("hello\n")
-    try:
-        _run("ip", "netns", "add", ns)
-        created = True
-        _run("ip", "-n", ns, "link", "set", "lo", "up")
+    with Lab("klb") as net:
+        ns = net.add("a")
         for address in (VIP, *SERVERS):
-            _run("ip", "-n", ns, "addr", "add", f"{address}/32", "dev", "lo")
-        yield the_lab
-    finally:
-        the_lab.stop_all()
-        if created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-            assert not os.path.exists(f"/run/netns/{ns}"), f"could not delete namespace {ns}"
+            net.ip(ns, "addr", "add", f"{address}/32", "dev", "lo")
+        yield KactlLab(net, ns, tmp_path)
 
 
 BACKENDS = ["memory", "proxy", "nftables"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
+def test_kactl_lb_follows_the_checked_table(lab: KactlLab, backend: str) -> None:
     if backend != "memory" and backend_class(backend) is None:  # type: ignore[arg-type]
         pytest.fail(f"lb/{backend}.py is expected in this build")
-    conf = lab.tmp / "keepalived.conf"
-    conf.write_text(
+    lab.director.conf.write_text(
         CONFIG.format(vip=VIP, sorry=SORRY, s0=SERVERS[0], s1=SERVERS[1], s2=SERVERS[2])
     )
     webs = {address: lab.web(address) for address in SERVERS}
-    log = lab.tmp / "director.log"
-    director = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-C", "-f", str(conf),
-        "-p", str(lab.tmp / "main.pid"), "-c", str(lab.tmp / "checkers.pid"),
-        "--lb-backend", backend, "--control-socket", lab.socket, log=log,
-    )  # fmt: skip
+    log = lab.director.log
+    director = lab.director.start("-n", "-C", "--lb-backend", backend)
     everyone = {SERVERS[0]: 3, SERVERS[1]: 2, SERVERS[2]: 1}
     wait_for("the full table", lambda: weights(lab.table()) == everyone, log)
     text = log.read_text()
@@ -223,10 +175,10 @@ def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
     ]
 
     if backend == "nftables":  # the table is in the kernel, in the namespace
-        assert "pykeepalived" in _run("ip", "netns", "exec", lab.ns, "nft", "list", "tables")
+        assert "pykeepalived" in lab.net.run(lab.ns, "nft", "list", "tables")
     if backend == "proxy":  # traffic through the VIP shows in the counters
         fetch = f"import urllib.request; urllib.request.urlopen('http://{VIP}/', timeout=5).read()"
-        _run("ip", "netns", "exec", lab.ns, sys.executable, "-c", fetch)
+        lab.net.run(lab.ns, sys.executable, "-c", fetch)
 
         def counted() -> bool:
             table = lab.table()
@@ -240,7 +192,7 @@ def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
         assert stats[3].split()[:3] == ["TCP", f"{VIP}:80", "1"]
 
     # a stopped real server leaves the table after detection
-    webs[SERVERS[0]].terminate()
+    webs[SERVERS[0]].signal(signal.SIGTERM)
     webs[SERVERS[0]].wait(5)
     wait_for(
         "the stopped server to leave",
@@ -248,7 +200,7 @@ def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
         log,
     )
     # an inhibit_on_failure one stays at weight 0
-    webs[SERVERS[2]].terminate()
+    webs[SERVERS[2]].signal(signal.SIGTERM)
     webs[SERVERS[2]].wait(5)
     wait_for(
         "the inhibited server at weight 0",
@@ -256,7 +208,7 @@ def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
         log,
     )
     # all down: the sorry server comes in
-    webs[SERVERS[1]].terminate()
+    webs[SERVERS[1]].signal(signal.SIGTERM)
     webs[SERVERS[1]].wait(5)
     wait_for(
         "the sorry server",
@@ -268,10 +220,10 @@ def test_kactl_lb_follows_the_checked_table(lab: Lab, backend: str) -> None:
     webs[SERVERS[1]] = lab.web(SERVERS[1])
     wait_for("the server back", lambda: weights(lab.table()) == {SERVERS[1]: 2, SERVERS[2]: 0}, log)
 
-    director.send_signal(signal.SIGTERM)
+    director.signal(signal.SIGTERM)
     assert director.wait(10) == 0, log.read_text()
     assert not os.path.exists(lab.socket)
     if backend == "nftables":  # removed on stop (no -I)
-        assert "pykeepalived" not in _run("ip", "netns", "exec", lab.ns, "nft", "list", "tables")
+        assert "pykeepalived" not in lab.net.run(lab.ns, "nft", "list", "tables")
     with pytest.raises(RuntimeError, match="no such socket"):
         lab.kactl()

@@ -15,18 +15,14 @@ Lab (one per module, namespaces ``nlb<hex>`` + role, all deleted afterwards):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -35,6 +31,14 @@ import pytest
 
 from pykeepalived.lb.model import DestKey, ServiceKey
 from pykeepalived.lb.nft_plan import dest_id, service_id
+from pykeepalived.testing.netns import (
+    DR_REAL_SERVER,
+    NO_DAD,
+    Lab,
+    Process,
+    netns_exec,
+    unavailable,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -179,67 +183,36 @@ asyncio.run(main())
 """
 
 
-def _run(*args: str, timeout: float = 30, check: bool = True) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip() or done.returncode}")
-    return done.stdout
-
-
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return {"PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 @dataclass
-class Lab:
-    tag: str
+class NftLab:
+    net: Lab
     workdir: Path
-    namespaces: list[str] = field(default_factory=list)
-    procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def ns(self, role: str) -> str:
-        return f"{self.tag}{role}"
+        return self.net.ns(role)
 
     def ip(self, role: str, *args: str) -> str:
-        return _run("ip", "-n", self.ns(role), *args)
-
-    def sh(self, role: str, script: str) -> str:
-        return _run("ip", "netns", "exec", self.ns(role), "sh", "-c", script)
+        return self.net.ip(self.ns(role), *args)
 
     def py(self, role: str, code: str, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
-            ["ip", "netns", "exec", self.ns(role), sys.executable, "-c", code, *args],
-            capture_output=True, text=True, check=False, timeout=timeout, env=_env(),
+            netns_exec(self.ns(role), sys.executable, "-c", code, *args),
+            capture_output=True, text=True, check=False, timeout=timeout,
+            env={**os.environ, **_env()},
         )  # fmt: skip
         if done.returncode != 0:
             raise AssertionError(f"{role}: {done.stderr.strip()[-3000:]}")
         return done.stdout
 
-    def spawn(self, role: str, code: str, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns(role), sys.executable, "-c", code, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=_env(),
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[str]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        if proc in self.procs:
-            self.procs.remove(proc)
+    def spawn(self, role: str, code: str, *args: str) -> Process:
+        log = self.workdir / f"{role}-{len(self.net.processes)}.log"
+        return self.net.spawn(
+            self.ns(role), sys.executable, "-c", code, *args, pipe=True, log=log, env=_env()
+        )
 
     # --- the director ---
 
@@ -258,56 +231,21 @@ class Lab:
         return json.loads(self.py(client, CLIENT, vip, str(count), *(sources or [])))
 
 
-def _veth(lab: Lab, role: str, ifname: str, peer_role: str, peer_if: str) -> None:
-    _run(
-        "ip", "link", "add", ifname, "netns", lab.ns(role),
-        "type", "veth", "peer", "name", peer_if, "netns", lab.ns(peer_role),
-    )  # fmt: skip
-
-
-def _wait_listening(lab: Lab, role: str) -> None:
-    deadline = time.monotonic() + 10
-    while ":80 " not in _run("ip", "netns", "exec", lab.ns(role), "ss", "-Hltn"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the server in {role} does not listen")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates network namespaces and nftables tables")
-    if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's ip command")
-    lab = Lab(f"nlb{uuid.uuid4().hex[:4]}", Path(tempfile.mkdtemp(prefix="nlb")))
-    try:
-        for role in ("hub", "dir", "cli", "drc", *RS):
-            _run("ip", "netns", "add", lab.ns(role))
-            lab.namespaces.append(lab.ns(role))
-            lab.ip(role, "link", "set", "lo", "up")
-            lab.sh(
-                role,
-                "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; "
-                "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
-            )
-        lab.ip("hub", "link", "add", "br0", "type", "bridge")
-        lab.ip("hub", "link", "set", "br0", "up")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NftLab]:
+    if (why := unavailable("ss", "sysctl")) is not None:
+        pytest.skip(why)
+    with Lab("nlb") as net:
+        lab = NftLab(net, tmp_path_factory.mktemp("nlb"))
+        hub = net.segment("hub")
+        for role in ("dir", "cli", "drc", *RS):
+            net.add(role, sysctls=NO_DAD)
         for role, addr in (("dir", "192.0.2.1"), ("drc", "192.0.2.2"), *RS.items()):
-            port = f"p{role}"
-            _veth(lab, role, "eth0", "hub", port)
-            lab.ip("hub", "link", "set", port, "master", "br0", "up")
-            lab.ip(role, "addr", "add", f"{addr}/24", "dev", "eth0")
-            lab.ip(role, "link", "set", "eth0", "up")
-        _veth(lab, "dir", "eth1", "cli", "eth0")
-        lab.ip("dir", "addr", "add", "198.51.100.1/24", "dev", "eth1")
-        lab.ip("dir", "link", "set", "eth1", "up")
+            hub.attach(lab.ns(role), "eth0", f"{addr}/24")
+        net.veth(lab.ns("dir"), "eth1", lab.ns("cli"), "eth0", ["198.51.100.1/24"])
         lab.ip("dir", "addr", "add", f"{NAT_VIP}/32", "dev", "lo")
         lab.ip("dir", "addr", "add", f"{DR_VIP}/24", "dev", "eth0")
-        lab.sh(
-            "dir",
-            "echo 1 > /proc/sys/net/ipv4/ip_forward; "
-            "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
-        )
+        net.sysctl(lab.ns("dir"), {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
         lab.ip("dir", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad")
         lab.ip("dir", "addr", "add", "2001:db8:1::1/64", "dev", "eth1", "nodad")
         lab.ip("dir", "addr", "add", f"{NAT_VIP6}/128", "dev", "lo")
@@ -316,35 +254,19 @@ def lab() -> Iterator[Lab]:
             lab.ip("drc", "addr", "add", f"{src}/24", "dev", "eth0")
         for src in CLIENT_SOURCES:
             lab.ip("cli", "addr", "add", f"{src}/24", "dev", "eth0")
-        lab.ip("cli", "link", "set", "eth0", "up")
         lab.ip("cli", "route", "add", "default", "via", "198.51.100.1")
         lab.ip("cli", "-6", "route", "add", "default", "via", "2001:db8:1::1")
+        servers = {}
         for role in RS:
             lab.ip(role, "route", "add", "default", "via", "192.0.2.1")
             lab.ip(role, "addr", "add", f"{RS6[role]}/64", "dev", "eth0", "nodad")
             lab.ip(role, "-6", "route", "add", "default", "via", "2001:db8::1")
             lab.ip(role, "addr", "add", f"{DR_VIP}/32", "dev", "lo")
-            lab.sh(
-                role,
-                "echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore; "
-                "echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce; "
-                "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter",
-            )
-            lab.spawn(role, SERVER, role)
-        for role in RS:
-            _wait_listening(lab, role)
+            net.sysctl(lab.ns(role), DR_REAL_SERVER)
+            servers[role] = lab.spawn(role, SERVER, role)
+        for role, server in servers.items():
+            net.wait_listening(lab.ns(role), 80, server)
         yield lab
-    finally:
-        for proc in list(lab.procs):
-            lab.stop(proc)
-        left = []
-        for ns in reversed(lab.namespaces):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-            if os.path.exists(f"/run/netns/{ns}"):
-                left.append(ns)
-        shutil.rmtree(lab.workdir, ignore_errors=True)
-        if left:
-            pytest.fail(f"could not delete network namespaces {left}")
 
 
 def _nat(sched: str, weights: dict[str, int], **extra: Any) -> dict[str, Any]:
@@ -367,7 +289,7 @@ def _counts(result: Any) -> Counter[str]:
 # ---- NAT ------------------------------------------------------------------------------------
 
 
-def test_nat_wrr_three_to_one_over_4000_requests(lab: Lab) -> None:
+def test_nat_wrr_three_to_one_over_4000_requests(lab: NftLab) -> None:
     lab.director([])
     view = lab.director([_nat("wrr", {"rs1": 3, "rs2": 1})])
     assert "-> 192.0.2.11:80 nat weight 3" in view["table"]
@@ -382,7 +304,7 @@ def test_nat_wrr_three_to_one_over_4000_requests(lab: Lab) -> None:
     assert packets["192.0.2.12:80"] == counts["rs2"], packets
 
 
-def test_nat_rr_even_split(lab: Lab) -> None:
+def test_nat_rr_even_split(lab: NftLab) -> None:
     lab.director([_nat("rr", {"rs1": 1, "rs2": 5, "rs3": 1})])
     counts = _counts(lab.requests("cli", NAT_VIP, 1200))
     assert set(counts) == set(RS), counts
@@ -390,7 +312,7 @@ def test_nat_rr_even_split(lab: Lab) -> None:
         assert abs(counts[role] - 400) <= 20, counts
 
 
-def test_nat_sh_sticks_per_client(lab: Lab) -> None:
+def test_nat_sh_sticks_per_client(lab: NftLab) -> None:
     lab.director([_nat("sh", {"rs1": 1, "rs2": 1, "rs3": 1})])
     result = lab.requests("cli", NAT_VIP, 15, CLIENT_SOURCES)
     chosen = {}
@@ -401,7 +323,7 @@ def test_nat_sh_sticks_per_client(lab: Lab) -> None:
     assert len(set(chosen.values())) >= 2, chosen
 
 
-def test_nat_persistence_sticks_and_survives_a_table_update(lab: Lab) -> None:
+def test_nat_persistence_sticks_and_survives_a_table_update(lab: NftLab) -> None:
     assert lab.director([])["table"] == ""  # no service: counters and sets go too
     svc = _nat("rr", {"rs1": 1, "rs2": 1, "rs3": 1}, persist=120)
     lab.director([svc])
@@ -421,7 +343,7 @@ def test_nat_persistence_sticks_and_survives_a_table_update(lab: Lab) -> None:
     assert sum(packets.values()) == 15 * len(CLIENT_SOURCES), packets
 
 
-def test_nat_drain_keeps_the_open_connection_and_takes_no_new_ones(lab: Lab) -> None:
+def test_nat_drain_keeps_the_open_connection_and_takes_no_new_ones(lab: NftLab) -> None:
     lab.director([_nat("rr", {"rs1": 1, "rs2": 1, "rs3": 1})])
     holder = lab.spawn("cli", HOLDER, NAT_VIP)
     try:
@@ -443,10 +365,10 @@ def test_nat_drain_keeps_the_open_connection_and_takes_no_new_ones(lab: Lab) -> 
             holder.stdin.flush()
             assert holder.stdout.readline().strip() == drained
     finally:
-        lab.stop(holder)
+        holder.stop()
 
 
-def test_nat_deleted_destination_gets_no_new_traffic(lab: Lab) -> None:
+def test_nat_deleted_destination_gets_no_new_traffic(lab: NftLab) -> None:
     lab.director([_nat("wrr", {"rs1": 1, "rs2": 1, "rs3": 1})])
     assert set(_counts(lab.requests("cli", NAT_VIP, 60))) == set(RS)
     view = lab.director([_nat("wrr", {"rs1": 1, "rs3": 1})])
@@ -455,14 +377,14 @@ def test_nat_deleted_destination_gets_no_new_traffic(lab: Lab) -> None:
     assert set(counts) == {"rs1", "rs3"}, counts
 
 
-def test_nat_dynamic_scheduler_is_mapped_and_noted(lab: Lab) -> None:
+def test_nat_dynamic_scheduler_is_mapped_and_noted(lab: NftLab) -> None:
     view = lab.director([_nat("wlc", {"rs1": 1, "rs2": 3})])
     assert any("wlc" in n and "static" in n for n in view["notes"]), view
     counts = _counts(lab.requests("cli", NAT_VIP, 400))
     assert counts == {"rs1": 100, "rs2": 300}, counts
 
 
-def test_nat_ipv6_wrr(lab: Lab) -> None:
+def test_nat_ipv6_wrr(lab: NftLab) -> None:
     dests = [[RS6["rs1"], 80, 1, "nat"], [RS6["rs2"], 80, 2, "nat"], [RS6["rs3"], 80, 1, "nat"]]
     view = lab.director([{"vip": NAT_VIP6, "sched": "wrr", "dests": dests}])
     assert "tcp [2001:db8:2::100]:80 wrr" in view["table"]
@@ -470,7 +392,7 @@ def test_nat_ipv6_wrr(lab: Lab) -> None:
     assert counts == {"rs1": 100, "rs2": 200, "rs3": 100}, counts
 
 
-def test_nat_one_arm_needs_and_gets_masquerade(lab: Lab) -> None:
+def test_nat_one_arm_needs_and_gets_masquerade(lab: NftLab) -> None:
     # the DR client sits on the servers' segment: without SNAT they would answer it directly
     lab.ip("drc", "route", "replace", f"{NAT_VIP}/32", "via", "192.0.2.1")
     try:
@@ -488,18 +410,18 @@ def test_nat_one_arm_needs_and_gets_masquerade(lab: Lab) -> None:
 # ---- DR -------------------------------------------------------------------------------------
 
 
-def test_dr_forwards_by_mac_and_servers_answer_directly(lab: Lab) -> None:
+def test_dr_forwards_by_mac_and_servers_answer_directly(lab: NftLab) -> None:
     view = lab.director([_dr("wrr", {"rs1": 3, "rs2": 1})])
     assert view["notes"] == [], view
     counts = _counts(lab.requests("drc", DR_VIP, 800))
     assert set(counts) == {"rs1", "rs2"}, counts
     assert abs(counts["rs1"] / 800 - 0.75) <= 0.05, counts
     # the servers saw the client's own address (no NAT): replies went straight back
-    neigh = _run("ip", "-n", lab.ns("rs1"), "neigh", "show", "192.0.2.2")
+    neigh = lab.ip("rs1", "neigh", "show", "192.0.2.2")
     assert "lladdr" in neigh, neigh
 
 
-def test_dr_rr_and_drain(lab: Lab) -> None:
+def test_dr_rr_and_drain(lab: NftLab) -> None:
     lab.director([_dr("rr", {"rs1": 1, "rs2": 1, "rs3": 1})])
     counts = _counts(lab.requests("drc", DR_VIP, 600))
     assert all(abs(counts[r] - 200) <= 10 for r in RS), counts
@@ -519,10 +441,10 @@ def test_dr_rr_and_drain(lab: Lab) -> None:
         holder.stdin.flush()
         assert holder.stdout.readline().strip() == drained
     finally:
-        lab.stop(holder)
+        holder.stop()
 
 
-def test_dr_persistence_sticks_per_client(lab: Lab) -> None:
+def test_dr_persistence_sticks_per_client(lab: NftLab) -> None:
     lab.director([_dr("rr", {"rs1": 1, "rs2": 1, "rs3": 1}, persist=60)])
     result = lab.requests("drc", DR_VIP, 10, DR_SOURCES)
     chosen = {}
@@ -533,7 +455,7 @@ def test_dr_persistence_sticks_per_client(lab: Lab) -> None:
     assert set(chosen.values()) <= set(RS), chosen
 
 
-def test_dr_a_new_connection_on_a_reused_port_is_scheduled_afresh(lab: Lab) -> None:
+def test_dr_a_new_connection_on_a_reused_port_is_scheduled_afresh(lab: NftLab) -> None:
     lab.director([_dr("rr", {"rs1": 1, "rs2": 1, "rs3": 1})])
     first = lab.py("drc", FIXED_PORT, DR_VIP, "40123").strip()
     assert first in RS
@@ -547,7 +469,7 @@ def test_dr_a_new_connection_on_a_reused_port_is_scheduled_afresh(lab: Lab) -> N
 # ---- drift ----------------------------------------------------------------------------------
 
 
-def _wait_for(lab: Lab, vip: str, expected: set[str], within: float) -> float:
+def _wait_for(lab: NftLab, vip: str, expected: set[str], within: float) -> float:
     start = time.monotonic()
     while True:
         counts = _counts(lab.requests("cli", vip, 30))
@@ -558,13 +480,13 @@ def _wait_for(lab: Lab, vip: str, expected: set[str], within: float) -> float:
         time.sleep(0.2)
 
 
-def test_drift_is_repaired_within_the_resync_interval(lab: Lab) -> None:
+def test_drift_is_repaired_within_the_resync_interval(lab: NftLab) -> None:
     spec = {"services": [_nat("rr", {"rs1": 1, "rs2": 1, "rs3": 1})], "resync": 1.0}
     daemon = lab.spawn("dir", DIRECTOR, json.dumps(spec))
     try:
         assert daemon.stdout is not None
         line = daemon.stdout.readline()
-        assert line, daemon.stderr.read() if daemon.stderr else ""
+        assert line, daemon.text()
         assert set(_counts(lab.requests("cli", NAT_VIP, 30))) == set(RS)
         lab.nft("flush table inet pykeepalived")
         assert "jump" not in lab.nft("list table inet pykeepalived")
@@ -581,10 +503,10 @@ def test_drift_is_repaired_within_the_resync_interval(lab: Lab) -> None:
         lab.nft("delete table inet pykeepalived")
         _wait_for(lab, NAT_VIP, set(RS), within=4.0)
     finally:
-        lab.stop(daemon)
+        daemon.stop()
 
 
-def test_helpers_leave_only_our_table(lab: Lab) -> None:
+def test_helpers_leave_only_our_table(lab: NftLab) -> None:
     lab.director([_nat("rr", {"rs1": 1})])
     listing = lab.nft("list tables")
     assert "table inet pykeepalived" in listing

@@ -10,17 +10,14 @@ on its stdin; the VIP is configured only after the listeners started (IP_FREEBIN
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from pykeepalived.testing.netns import Lab, Process, unavailable, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -158,93 +155,32 @@ print(json.dumps(out))
 """
 
 
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=120).stdout
-
-
-class Lab:
-    def __init__(self, tag: str) -> None:
-        self.client, self.director, self.servers = f"{tag}c", f"{tag}d", f"{tag}s"
-        self.procs: list[subprocess.Popen[str]] = []
-        self.created: list[str] = []
+class ProxyLab:
+    def __init__(self, net: Lab) -> None:
+        self.net = net
+        self.client, self.director, self.servers = (net.ns(r) for r in ("c", "d", "s"))
 
     def build(self) -> None:
-        for ns in (self.client, self.director, self.servers):
-            _run("ip", "netns", "add", ns)
-            self.created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        d, c, s = self.director, self.client, self.servers
-        _run(
-            "ip",
-            "-n",
-            c,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "front",
-            "netns",
-            d,
-        )
-        _run(
-            "ip", "-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "back", "netns", d
-        )
-        _run("ip", "-n", c, "addr", "add", "198.51.100.2/24", "dev", "eth0")
-        _run("ip", "-n", c, "addr", "add", "198.51.100.3/24", "dev", "eth0")
-        _run("ip", "-n", d, "addr", "add", "198.51.100.1/24", "dev", "front")
-        _run("ip", "-n", d, "addr", "add", "192.0.2.1/24", "dev", "back")
-        for address in SERVERS.values():
-            _run("ip", "-n", s, "addr", "add", f"{address}/24", "dev", "eth0")
-        for ns, dev in ((c, "eth0"), (d, "front"), (d, "back"), (s, "eth0")):
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-
-    def spawn(self, ns: str, *argv: str, stdin: bool = False) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv],
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=None,
-            text=True,
-        )
-        self.procs.append(proc)
-        return proc
+        c, d, s = (self.net.add(role) for role in ("c", "d", "s"))
+        self.net.veth(c, "eth0", d, "front", ["198.51.100.2/24", "198.51.100.3/24"],
+                      ["198.51.100.1/24"])  # fmt: skip
+        self.net.veth(s, "eth0", d, "back", [f"{a}/24" for a in SERVERS.values()],
+                      ["192.0.2.1/24"])  # fmt: skip
 
     def in_ns(self, ns: str, *argv: str) -> str:
-        return _run("ip", "netns", "exec", ns, *argv)
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    stream.close()
-        for ns in reversed(self.created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        return self.net.run(ns, *argv, timeout=120)
 
 
 class Director:
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: Process) -> None:
         self.proc = proc
-        assert proc.stdout is not None
-        hello = json.loads(proc.stdout.readline())
+        hello = json.loads(proc.line())
         assert hello["ready"]
         self.loop = hello["loop"]
 
     def do(self, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        out: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        self.proc.send(json.dumps(command))
+        out: dict[str, Any] = json.loads(self.proc.line())
         assert "error" not in out, out
         return out
 
@@ -262,41 +198,49 @@ class Director:
 
 
 @pytest.fixture(scope="module", params=["asyncio", "uvloop"])
-def lab(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, Director]]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    the_lab = Lab(f"plb{uuid.uuid4().hex[:6]}")
-    try:
+def lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ProxyLab, Director]]:
+    if (why := unavailable("ss")) is not None:
+        pytest.skip(why)
+    logs = tmp_path_factory.mktemp("plb")
+    with Lab("plb") as net:
+        the_lab = ProxyLab(net)
         the_lab.build()
         for name, address in SERVERS.items():
-            the_lab.spawn(the_lab.servers, sys.executable, "-c", SERVER, name, address)
+            log = logs / f"{name}.log"
+            net.spawn(the_lab.servers, sys.executable, "-c", SERVER, name, address, log=log)
         director = Director(
-            the_lab.spawn(
-                the_lab.director, sys.executable, "-c", DIRECTOR, request.param, stdin=True
+            net.spawn(
+                the_lab.director,
+                sys.executable,
+                "-c",
+                DIRECTOR,
+                request.param,
+                pipe=True,
+                log=logs / "director.log",
             )
         )
         assert director.loop.startswith(request.param)
         # the listeners must work before the VIP exists: add it after a first service
         director.service(80, "wrr")
         the_lab.in_ns(the_lab.director, "ip", "addr", "add", f"{VIP}/32", "dev", "front")
-        deadline = time.monotonic() + 10
-        while True:
-            listening = the_lab.in_ns(the_lab.servers, "ss", "-Hltn", "sport = :80")
-            if listening.count("LISTEN") == 3:
-                break
-            assert time.monotonic() < deadline, "the real servers do not listen"
-            time.sleep(0.05)
+        wait_for(
+            lambda: (
+                the_lab.in_ns(the_lab.servers, "ss", "-Hltn", "sport = :80").count("LISTEN") == 3
+            ),
+            10,
+            what="the real servers to listen",
+        )
         yield the_lab, director
-    finally:
-        the_lab.close()
 
 
-def requests(lab: Lab, port: int, count: int, source: str = "198.51.100.2") -> Counter[str]:
+def requests(lab: ProxyLab, port: int, count: int, source: str = "198.51.100.2") -> Counter[str]:
     out = lab.in_ns(lab.client, sys.executable, "-c", CLIENT, source, str(port), str(count), VIP)
     return Counter(json.loads(out))
 
 
-def test_wrr_3_to_1_over_4000_requests(lab: tuple[Lab, Director]) -> None:
+def test_wrr_3_to_1_over_4000_requests(lab: tuple[ProxyLab, Director]) -> None:
     the_lab, director = lab
     director.dest("add", 80, "s1", weight=3)
     director.dest("add", 80, "s2", weight=1)
@@ -313,7 +257,7 @@ def test_wrr_3_to_1_over_4000_requests(lab: tuple[Lab, Director]) -> None:
     assert stats["copied"] == 0
 
 
-def test_persistence_sticks_per_client(lab: tuple[Lab, Director]) -> None:
+def test_persistence_sticks_per_client(lab: tuple[ProxyLab, Director]) -> None:
     the_lab, director = lab
     director.service(81, "rr", persistence=60)
     for name in SERVERS:
@@ -328,13 +272,13 @@ def test_persistence_sticks_per_client(lab: tuple[Lab, Director]) -> None:
 
 
 def test_drained_and_deleted_destinations_keep_open_connections(
-    lab: tuple[Lab, Director],
+    lab: tuple[ProxyLab, Director],
 ) -> None:
     the_lab, director = lab
     director.service(82, "rr")
     for name in SERVERS:
         director.dest("add", 82, name)
-    keep = the_lab.spawn(the_lab.client, sys.executable, "-c", KEEPALIVE, VIP, "82", stdin=True)
+    keep = the_lab.net.spawn(the_lab.client, sys.executable, "-c", KEEPALIVE, VIP, "82", pipe=True)
     assert keep.stdin is not None
     assert keep.stdout is not None
 
@@ -366,7 +310,7 @@ def test_drained_and_deleted_destinations_keep_open_connections(
     keep.wait(10)
 
 
-def test_udp_echo_through_the_proxy(lab: tuple[Lab, Director]) -> None:
+def test_udp_echo_through_the_proxy(lab: tuple[ProxyLab, Director]) -> None:
     the_lab, director = lab
     director.service(5353, "rr", protocol="udp")
     for name in SERVERS:

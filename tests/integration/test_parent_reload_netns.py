@@ -72,7 +72,7 @@ def test_reload_starts_and_stops_children_as_the_subsystems_change(lab: Lab) -> 
     last = lab.pid(lab.vrrp_pid)
     assert alive(last)
 
-    parent.send_signal(signal.SIGTERM)
+    parent.signal(signal.SIGTERM)
     assert parent.wait(20) == 0, lab.text()
     assert not alive(last)
     assert not lab.main_pid.exists()
@@ -89,7 +89,7 @@ def test_an_empty_configuration_runs_an_idle_parent(lab: Lab) -> None:
     lab.wait_for("the checker child", lambda: lab.pid(lab.check_pid) != 0)
     assert alive(lab.pid(lab.check_pid))
     assert lab.pid(lab.vrrp_pid) == 0  # -C: never a VRRP child
-    parent.send_signal(signal.SIGTERM)
+    parent.signal(signal.SIGTERM)
     assert parent.wait(20) == 0, lab.text()
 
 
@@ -108,5 +108,5 @@ def test_a_single_process_daemon_says_it_cannot_start_a_new_subsystem(lab: Lab) 
     assert "needs the check subsystem, which this single-process daemon cannot start" in lab.text()
     assert lab.pid(lab.main_pid) == daemon.pid  # one process: no parent, no checker
     assert lab.pid(lab.check_pid) == 0
-    daemon.send_signal(signal.SIGTERM)
+    daemon.signal(signal.SIGTERM)
     assert daemon.wait(20) == 0, lab.text()

@@ -14,18 +14,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import logging
-import os
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -37,6 +32,7 @@ from pykeepalived.config.model.globals import GlobalDefs, SmtpServer
 from pykeepalived.notify.events import SmtpAlert
 from pykeepalived.notify.mail import MailSettings
 from pykeepalived.notify.smtp import Mailer, SmtpDelivery, SmtpFailure
+from pykeepalived.testing.netns import Daemon, Lab, Process, unavailable, wait_for
 
 ALERT = SmtpAlert(
     "[lb1] VRRP Instance VI_1 - Entering MASTER state",
@@ -220,46 +216,31 @@ def test_a_bad_banner_is_keepalived_s_connect_error() -> None:
 SMTP_PORT = 2525
 
 
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
-
-
-class Lab:
+class SmtpLab:
     """One namespace: eth0 (veth to a peer namespace) for VRRP, a real server on lo."""
 
-    def __init__(self, ns: str, tmp: Path) -> None:
-        self.ns, self.tmp = ns, tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
+    def __init__(self, net: Lab, ns: str, tmp: Path) -> None:
+        self.net, self.ns, self.tmp = net, ns, tmp
 
-    def spawn(self, *argv: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, *argv], stdout=out, stderr=subprocess.STDOUT
-            )
-        self.procs.append(proc)
-        return proc
+    def spawn(self, *argv: str) -> Process:
+        return self.net.spawn(self.ns, *argv)
+
+    def daemon(self, name: str) -> Daemon:
+        return Daemon(self.net, self.ns, self.tmp, name)
 
     def listening(self, port: int) -> bool:
-        return bool(_run("ip", "netns", "exec", self.ns, "ss", "-Hltn", f"sport = :{port}"))
+        return self.net.listening(self.ns, port)
 
-    def wait_listen(self, proc: subprocess.Popen[bytes], port: int) -> None:
-        deadline = time.monotonic() + 10
-        while not self.listening(port):
-            assert proc.poll() is None, f"the listener on port {port} died"
-            assert time.monotonic() < deadline, f"nothing listens on port {port}"
-            time.sleep(0.05)
-
-    def mail_server(self, maildir: Path) -> subprocess.Popen[bytes]:
+    def mail_server(self, maildir: Path) -> Process:
         """aiosmtpd, in its own process, storing what it receives in a Maildir."""
         proc = self.spawn(
             sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
             "-c", "aiosmtpd.handlers.Mailbox", str(maildir),
         )  # fmt: skip
-        self.wait_listen(proc, SMTP_PORT)
+        self.net.wait_listening(self.ns, SMTP_PORT, proc)
         return proc
 
-    def blackhole(self) -> subprocess.Popen[bytes]:
+    def blackhole(self) -> Process:
         """Accepts TCP connections on the SMTP port and never says a word."""
         code = (
             "import socket, time\n"
@@ -272,54 +253,27 @@ class Lab:
             "    held.append(s.accept()[0])\n"
         )
         proc = self.spawn(sys.executable, "-c", code)
-        self.wait_listen(proc, SMTP_PORT)
+        self.net.wait_listening(self.ns, SMTP_PORT, proc)
         return proc
 
-    def web(self, last: int) -> subprocess.Popen[bytes]:
+    def web(self, last: int) -> Process:
         proc = self.spawn(
             sys.executable, "-m", "http.server", "--bind", f"192.0.2.{last}", "80",
             "--directory", str(self.tmp),
         )  # fmt: skip
-        self.wait_listen(proc, 80)
+        self.net.wait_listening(self.ns, 80, proc)
         return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"pksm{uuid.uuid4().hex[:6]}"
-    ns, peer = f"{tag}a", f"{tag}b"
-    created: list[str] = []
-    the_lab = Lab(ns, tmp_path)
-    try:
-        for name in (ns, peer):
-            _run("ip", "netns", "add", name)
-            created.append(name)
-            _run("ip", "-n", name, "link", "set", "lo", "up")
-        _run("ip", "-n", ns, "addr", "add", "192.0.2.10/32", "dev", "lo")
-        _run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0",
-             "netns", peer)  # fmt: skip
-        _run("ip", "-n", ns, "addr", "add", "198.51.100.1/24", "dev", "eth0")
-        _run("ip", "-n", ns, "link", "set", "eth0", "up")
-        _run("ip", "-n", peer, "link", "set", "eth0", "up")
-        yield the_lab
-    finally:
-        the_lab.stop_all()
-        for name in created:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-        left = [n for n in created if os.path.exists(f"/run/netns/{n}")]
-        assert not left, f"could not delete network namespaces {left}"
+def lab(tmp_path: Path) -> Iterator[SmtpLab]:
+    if (why := unavailable("ss")) is not None:
+        pytest.skip(why)
+    with Lab("pksm") as net:
+        ns, peer = net.add("a"), net.add("b")
+        net.ip(ns, "addr", "add", "192.0.2.10/32", "dev", "lo")
+        net.veth(ns, "eth0", peer, "eth0", ["198.51.100.1/24"])
+        yield SmtpLab(net, ns, tmp_path)
 
 
 GLOBALS = """
@@ -377,11 +331,7 @@ def _mails(maildir: Path) -> list[EmailMessage]:
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+    wait_for(check, timeout, what=what, details=lambda: log.read_text(errors="replace"))
 
 
 def _mail(maildir: Path, subject: str) -> EmailMessage | None:
@@ -401,18 +351,14 @@ def _assert_keepalived_mail(msg: EmailMessage, body: str) -> None:
 
 @pytest.mark.privileged
 @pytest.mark.slow
-def test_a_real_daemon_mails_a_real_mail_server(lab: Lab) -> None:
+def test_a_real_daemon_mails_a_real_mail_server(lab: SmtpLab) -> None:
     maildir = lab.tmp / "Maildir"
     lab.mail_server(maildir)
     web = lab.web(10)
-    conf = lab.tmp / "keepalived.conf"
-    conf.write_text(GLOBALS.format(port=SMTP_PORT, extra="") + VRRP + CHECKER)
-    log = lab.tmp / "daemon.log"
-    pids = [str(lab.tmp / f"{n}.pid") for n in ("main", "vrrp", "checkers")]
-    daemon = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-f", str(conf),
-        "-p", pids[0], "-r", pids[1], "-c", pids[2], log=log,
-    )  # fmt: skip
+    keepalived = lab.daemon("daemon")
+    keepalived.conf.write_text(GLOBALS.format(port=SMTP_PORT, extra="") + VRRP + CHECKER)
+    log = keepalived.log
+    daemon = keepalived.start("-n", "-D")
     master = "[lb1] VRRP Instance VI_1 - Entering MASTER state"
     _wait("the MASTER mail", lambda: _mail(maildir, master) is not None, 15.0, log)
     msg = _mail(maildir, master)
@@ -421,7 +367,7 @@ def test_a_real_daemon_mails_a_real_mail_server(lab: Lab) -> None:
     assert "SMTP alert successfully sent." in log.read_text()
     assert f"Remote SMTP server [127.0.0.1]:{SMTP_PORT} connected." in log.read_text()
 
-    web.terminate()
+    web.signal(signal.SIGTERM)
     web.wait(5)
     down = "[lb1] Realserver [192.0.2.10]:tcp:80 of virtual server [192.0.2.1]:tcp:80 - DOWN"
     _wait("the DOWN mail", lambda: _mail(maildir, down) is not None, 15.0, log)
@@ -429,7 +375,7 @@ def test_a_real_daemon_mails_a_real_mail_server(lab: Lab) -> None:
     assert msg is not None
     _assert_keepalived_mail(msg, "=> TCP CHECK failed on service <=")
 
-    daemon.send_signal(signal.SIGTERM)
+    daemon.signal(signal.SIGTERM)
     assert daemon.wait(15) == 0, log.read_text()
     # the Stopping mail, queued during the shutdown, went out within the grace
     stopping = _mail(maildir, "[lb1] VRRP Instance VI_1 - Stopping")
@@ -440,21 +386,19 @@ def test_a_real_daemon_mails_a_real_mail_server(lab: Lab) -> None:
 @pytest.mark.privileged
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["nothing-listening", "blackhole"])
-def test_a_dead_mail_server_stalls_nothing(lab: Lab, server: str) -> None:
+def test_a_dead_mail_server_stalls_nothing(lab: SmtpLab, server: str) -> None:
     if server == "blackhole":
         lab.blackhole()
     else:
         assert not lab.listening(SMTP_PORT)
-    conf = lab.tmp / "keepalived.conf"
+    keepalived = lab.daemon("vrrp")
     # keepalived's default smtp_connect_timeout (30 s) would stall anything that waited on it
-    conf.write_text(GLOBALS.format(port=SMTP_PORT, extra="smtp_connect_timeout 30") + VRRP)
-    log = lab.tmp / "vrrp.log"
-    pids = [str(lab.tmp / f"{n}.pid") for n in ("main", "vrrp")]
+    keepalived.conf.write_text(
+        GLOBALS.format(port=SMTP_PORT, extra="smtp_connect_timeout 30") + VRRP
+    )
+    log = keepalived.log
     started = time.monotonic()
-    daemon = lab.spawn(
-        sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "-P", "-f", str(conf),
-        "-p", pids[0], "-r", pids[1], log=log,
-    )  # fmt: skip
+    daemon = keepalived.start("-n", "-D", "-P")
 
     def master() -> bool:
         return "Entering MASTER STATE" in log.read_text(errors="replace")
@@ -463,7 +407,7 @@ def test_a_dead_mail_server_stalls_nothing(lab: Lab, server: str) -> None:
     took = time.monotonic() - started
     # 3 x advert_int + skew after start-up; the margin covers the interpreter's start
     assert took < 8.0, log.read_text()
-    addrs = _run("ip", "-n", lab.ns, "-o", "addr", "show", "dev", "eth0")
+    addrs = lab.net.ip(lab.ns, "-o", "addr", "show", "dev", "eth0")
     assert "198.51.100.100/24" in addrs
     if server == "nothing-listening":
         _wait(
@@ -476,7 +420,7 @@ def test_a_dead_mail_server_stalls_nothing(lab: Lab, server: str) -> None:
         time.sleep(0.5)  # the mailer is now stuck waiting for a banner (for up to 30 s)
         assert "SMTP alert successfully sent." not in log.read_text()
     stop = time.monotonic()
-    daemon.send_signal(signal.SIGTERM)
+    daemon.signal(signal.SIGTERM)
     assert daemon.wait(10) == 0, log.read_text()
     stopped_in = time.monotonic() - stop
     # stop notifies (≤ 1 s) + the mail grace (≤ 1 s) + releasing: far below 30 s

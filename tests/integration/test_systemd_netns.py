@@ -107,7 +107,7 @@ def test_a_real_daemon_notifies_systemd(lab: Lab, mode: str) -> None:
         assert pid == daemon.pid
         lab.wait_for("the reload's log line", lambda: "Reload finished" in lab.text())
 
-        daemon.send_signal(signal.SIGTERM)
+        daemon.signal(signal.SIGTERM)
         pid, _ = listener.wait("STOPPING=1")
         assert pid == daemon.pid
         assert daemon.wait(20) == 0, lab.text()

@@ -18,20 +18,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pykeepalived.testing.netns import NO_DAD, Process, unavailable
+from pykeepalived.testing.netns import Lab as NetLab
 
 pytestmark = [pytest.mark.privileged]
 
@@ -124,7 +125,8 @@ class Director:
     ns: str
     tmp: Path
     name: str
-    proc: subprocess.Popen[bytes] | None = None
+    net: NetLab
+    proc: Process | None = None
     starts: int = 0
 
     @property
@@ -144,18 +146,13 @@ class Director:
             self.conf.write_text(conf)
         self.starts += 1
         pid, vrrp_pid = self.pid_files
-        with self.log.open("ab") as out:
-            out.write(f"---- start {self.starts} ----\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(
-                [
-                    "ip", "netns", "exec", self.ns,
-                    sys.executable, "-m", "pykeepalived",
-                    "-n", "-l", "-P", "-f", str(self.conf), "-p", str(pid), "-r", str(vrrp_pid),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        with self.log.open("a") as out:
+            out.write(f"---- start {self.starts} ----\n")
+        self.proc = self.net.spawn(
+            self.ns, sys.executable, "-m", "pykeepalived",
+            "-n", "-l", "-P", "-f", str(self.conf), "-p", str(pid), "-r", str(vrrp_pid),
+            log=self.log,
+        )  # fmt: skip
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
@@ -167,14 +164,8 @@ class Director:
 
     def stop(self) -> None:
         """Teardown: SIGTERM, then SIGKILL; only the process this object started."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stop(5)
 
     def tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -188,6 +179,7 @@ class Lab:
     d2: Director
     obs: str
     tmp: Path
+    net: NetLab
     captures: list[Capture] = field(default_factory=list)
 
     def addresses(self, ns: str) -> set[str]:
@@ -202,12 +194,7 @@ class Lab:
         return str(json.loads(out)[0]["address"])
 
     def capture(self) -> Capture:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.obs, sys.executable, "-c", CAPTURE, "eth0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        proc = self.net.spawn(self.obs, sys.executable, "-c", CAPTURE, "eth0", pipe=True).popen
         cap = Capture(proc)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -250,41 +237,30 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 def build_lab(tmp_path: Path, prefix: str = PREFIX) -> Iterator[Lab]:
     """The lab of the ``lab`` fixture, with namespaces named ``prefix`` + a unique suffix
     (other test modules use their own prefix); everything is deleted on exit."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"{prefix}{uuid.uuid4().hex[:6]}"
-    hub, d1, d2, obs = (f"{tag}{s}" for s in ("h", "1", "2", "o"))
-    created: list[str] = []
-    the_lab = Lab(hub, Director(d1, tmp_path, "d1"), Director(d2, tmp_path, "d2"), obs, tmp_path)
-    try:
-        for ns in (hub, d1, d2, obs):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        _run("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
-        _run("ip", "-n", hub, "link", "set", "br0", "up")
+    if (why := unavailable("sysctl")) is not None:
+        pytest.skip(why)
+    with NetLab(prefix) as net:
+        hub = net.segment("h")
+        d1, d2, obs = (net.add(role, sysctls=NO_DAD) for role in ("1", "2", "o"))
         for last, (ns, port) in enumerate(((d1, "v1"), (d2, "v2"), (obs, "vo")), start=1):
-            for conf in ("all", "default"):
-                _run("ip", "netns", "exec", ns, "sysctl", "-qw",
-                     f"net.ipv6.conf.{conf}.accept_dad=0")  # fmt: skip
-            _run("ip", "link", "add", "eth0", "netns", ns,
-                 "type", "veth", "peer", "name", port, "netns", hub)  # fmt: skip
-            _run("ip", "-n", hub, "link", "set", port, "master", "br0", "up")
-            _run("ip", "-n", ns, "addr", "add", f"192.0.2.{last}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "addr", "add", f"2001:db8::{last}/64", "dev", "eth0", "nodad")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+            hub.attach(ns, "eth0", f"192.0.2.{last}/24", f"2001:db8::{last}/64", port=port)
         for ns in (d1, d2, obs):
             _wait_link_local(ns)
-        yield the_lab
-    finally:
-        for director in (the_lab.d1, the_lab.d2):
-            director.stop()
-        for cap in the_lab.captures:
-            cap.close()
-        for ns in reversed(created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        left = [ns for ns in created if os.path.exists(f"/run/netns/{ns}")]
-        assert not left, f"could not delete network namespaces {left}"
+        the_lab = Lab(
+            hub.ns,
+            Director(d1, tmp_path, "d1", net),
+            Director(d2, tmp_path, "d2", net),
+            obs,
+            tmp_path,
+            net,
+        )
+        try:
+            yield the_lab
+        finally:
+            for director in (the_lab.d1, the_lab.d2):
+                director.stop()
+            for cap in the_lab.captures:
+                cap.close()
 
 
 def conf(

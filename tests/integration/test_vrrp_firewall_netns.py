@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,8 @@ from pykeepalived.net.firewall_plan import (
     desired_ruleset,
     plan,
 )
+from pykeepalived.testing.netns import NO_DAD, unavailable
+from pykeepalived.testing.netns import Lab as NetLab
 from pykeepalived.vrrp.plan import no_accept_owners, plan_vrrp
 
 pytestmark = [pytest.mark.privileged]
@@ -278,35 +278,20 @@ def has_link_local(lab: Lab, ns: str) -> Callable[[], bool]:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    the_lab = Lab(f"{tag}d", f"{tag}c", tmp_path)
-    created: list[str] = []
-    try:
-        for ns in (the_lab.director, the_lab.client):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-            for conf in ("all", "default"):
-                _run("ip", "netns", "exec", ns, "sysctl", "-qw",
-                     f"net.ipv6.conf.{conf}.accept_dad=0")  # fmt: skip
-        _run("ip", "link", "add", "eth0", "netns", the_lab.director,
-             "type", "veth", "peer", "name", "eth0", "netns", the_lab.client)  # fmt: skip
-        for last, ns in enumerate((the_lab.director, the_lab.client), start=1):
-            _run("ip", "-n", ns, "addr", "add", f"192.0.2.{last}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "addr", "add", f"2001:db8::{last}/64", "dev", "eth0", "nodad")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
-        for ns in created:
-            the_lab.wait_for(f"a link-local address in {ns}", has_link_local(the_lab, ns))
-        yield the_lab
-    finally:
-        for proc in the_lab.procs:
-            proc.stop(signal.SIGKILL if proc.name == "listener" else signal.SIGTERM)
-        for ns in reversed(created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        left = [ns for ns in created if os.path.exists(f"/run/netns/{ns}")]
-        assert not left, f"could not delete network namespaces {left}"
+    if (why := unavailable("sysctl")) is not None:
+        pytest.skip(why)
+    with NetLab(PREFIX) as net:
+        the_lab = Lab(net.ns("d"), net.ns("c"), tmp_path)
+        d, c = net.add("d", sysctls=NO_DAD), net.add("c", sysctls=NO_DAD)
+        net.veth(d, "eth0", c, "eth0", ["192.0.2.1/24", "2001:db8::1/64"],
+                 ["192.0.2.2/24", "2001:db8::2/64"])  # fmt: skip
+        try:
+            for ns in (d, c):
+                the_lab.wait_for(f"a link-local address in {ns}", has_link_local(the_lab, ns))
+            yield the_lab
+        finally:
+            for proc in the_lab.procs:
+                proc.stop(signal.SIGKILL if proc.name == "listener" else signal.SIGTERM)
 
 
 def conf(priority: int = 100, *, extra: str = "", globals_: str = "vrrp_strict") -> str:

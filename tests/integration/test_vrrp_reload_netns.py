@@ -14,7 +14,6 @@ what must NOT have happened to the instances the change is not about:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from pykeepalived.testing.netns import Process
 from tests.integration.test_vrrp_failover_netns import Capture, Director, Lab, build_lab
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -105,22 +105,11 @@ NOTIFY = '#!/bin/sh\necho "$(date +%s.%N) $*" >> "{out}"\n'
 class Client:
     """One TCP connection from ``obs`` to a VIP, kept open across reloads."""
 
-    proc: subprocess.Popen[str]
+    proc: Process
 
     def exchange(self, word: str) -> str:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self.proc.stdin.write(word + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        self.proc.send(word)
+        return self.proc.line().strip()
 
 
 @dataclass
@@ -265,7 +254,7 @@ def _owner(lab: Lab, vip: str) -> Callable[[], bool]:
 @pytest.fixture(scope="module")
 def rl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReloadLab]:
     tmp = tmp_path_factory.mktemp("pkrv")
-    with build_lab(tmp, prefix=PREFIX) as lab, contextlib.ExitStack() as stack:
+    with build_lab(tmp, prefix=PREFIX) as lab:
         for d in (lab.d1, lab.d2):
             script = tmp / f"{d.name}-notify.sh"
             script.write_text(NOTIFY.format(out=tmp / f"{d.name}.notify"))
@@ -275,26 +264,15 @@ def rl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReloadLab]:
         lab.d1.start(config(tmp, "d1", BASE))
         for vip in (VIP_A, VIP_B, VIP_C, VIP_M):
             lab.wait_for(f"d1 to own {vip}", _owner(lab, vip), 10.0)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", lab.d1.ns, sys.executable, "-c", ECHO_SERVER, str(PORT)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        stack.callback(_stop, server)
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
+        server = lab.net.spawn(lab.d1.ns, sys.executable, "-c", ECHO_SERVER, str(PORT), pipe=True)
+        assert server.line().strip() == "ready"
         clients: dict[str, Client] = {}
         for vip in (VIP_A, VIP_M):
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", lab.obs, sys.executable, "-c", ECHO_CLIENT, vip, str(PORT)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
+            proc = lab.net.spawn(
+                lab.obs, sys.executable, "-c", ECHO_CLIENT, vip, str(PORT), pipe=True
             )
             client = Client(proc)
-            stack.callback(client.close)
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "connected"
+            assert proc.line().strip() == "connected"
             assert client.exchange("hello") == "ok"
             clients[vip] = client
         capture = _capture(lab)
@@ -302,21 +280,8 @@ def rl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReloadLab]:
         yield ReloadLab(lab, tmp, capture, clients)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(5)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
 def _capture(lab: Lab) -> Capture:
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", lab.obs, sys.executable, "-c", GARP_CAPTURE, "eth0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = lab.net.spawn(lab.obs, sys.executable, "-c", GARP_CAPTURE, "eth0", pipe=True).popen
     cap = Capture(proc)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from pykeepalived.testing.netns import NO_DAD, Lab, unavailable
 from pykeepalived.vrrp.io.socket import VrrpSocket, VrrpSocketParams
 
 pytestmark = [pytest.mark.privileged]
@@ -79,39 +78,15 @@ def _ip(*args: str) -> None:
 @pytest.fixture
 def veth_pair() -> Iterator[tuple[str, str]]:
     """Two namespaces joined by a veth pair (a0 192.0.2.1, b0 192.0.2.2, 2001:db8::1/2)."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = uuid.uuid4().hex[:6]
-    a, b = f"pksock{tag}a", f"pksock{tag}b"
-    try:
-        for ns in (a, b):
-            _ip("netns", "add", ns)
-            for conf in ("all", "default"):  # link-local addresses usable at once (no DAD)
-                subprocess.run(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        ns,
-                        "sysctl",
-                        "-qw",
-                        f"net.ipv6.conf.{conf}.accept_dad=0",
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-        _ip("-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "b0", "netns", b)
-        for ns, dev, last in ((a, "a0", "1"), (b, "b0", "2")):
-            _ip("-n", ns, "addr", "add", f"192.0.2.{last}/24", "dev", dev)
-            _ip("-n", ns, "addr", "add", f"2001:db8::{last}/64", "dev", dev, "nodad")
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
+    if (why := unavailable("sysctl")) is not None:
+        pytest.skip(why)
+    with Lab("pksock") as net:
+        a, b = net.add("a", sysctls=NO_DAD), net.add("b", sysctls=NO_DAD)  # no DAD: usable at once
+        net.veth(a, "a0", b, "b0", ["192.0.2.1/24", "2001:db8::1/64"],
+                 ["192.0.2.2/24", "2001:db8::2/64"])  # fmt: skip
         for ns, dev in ((a, "a0"), (b, "b0")):
             _wait_for_link_local(ns, dev)
         yield a, b
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
 def _wait_for_link_local(ns: str, dev: str) -> None:

@@ -16,7 +16,6 @@ Timings are printed (``pytest -s``) and bounded by the protocol: a backup takes 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -31,6 +30,9 @@ from pathlib import Path
 
 import pytest
 
+from pykeepalived.testing.netns import Lab as NetLab
+from pykeepalived.testing.netns import Process, unavailable
+
 pytestmark = [pytest.mark.privileged]
 
 PREFIX = "pktrk"
@@ -39,13 +41,6 @@ VIP = "192.0.2.100"
 VIP_B = "198.51.100.100"
 MARGIN = 0.5
 """Seconds allowed on top of the protocol bound: netlink, process start-up, polling."""
-
-
-def _run(*args: str) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=10)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip() or done.returncode}")
-    return done.stdout
 
 
 def skew(priority: int) -> float:
@@ -103,7 +98,8 @@ class Director:
     ns: str
     tmp: Path
     name: str
-    proc: subprocess.Popen[bytes] | None = None
+    net: NetLab
+    proc: Process | None = None
 
     @property
     def conf(self) -> Path:
@@ -144,16 +140,11 @@ class Director:
     def start(self, conf: str) -> None:
         self.conf.write_text(conf)
         pid, vrrp_pid = self.tmp / f"{self.name}.pid", self.tmp / f"{self.name}.vrrp.pid"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    "ip", "netns", "exec", self.ns,
-                    sys.executable, "-m", "pykeepalived",
-                    "-n", "-l", "-P", "-f", str(self.conf), "-p", str(pid), "-r", str(vrrp_pid),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.proc = self.net.spawn(
+            self.ns, sys.executable, "-m", "pykeepalived",
+            "-n", "-l", "-P", "-f", str(self.conf), "-p", str(pid), "-r", str(vrrp_pid),
+            log=self.log,
+        )  # fmt: skip
 
     def terminate(self, timeout: float = 5.0) -> int:
         """SIGTERM; the exit status."""
@@ -163,14 +154,8 @@ class Director:
 
     def stop(self) -> None:
         """Teardown: SIGTERM, then SIGKILL; only the process this object started."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stop(5)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -190,11 +175,11 @@ class Lab:
     """Other processes a test started (killed by PID in teardown)."""
 
     def ip(self, ns: str, *args: str) -> str:
-        return _run("ip", "-n", ns, *args)
+        return self.d1.net.ip(ns, *args)
 
     def addresses(self, ns: str, dev: str) -> set[str]:
-        out = _run("ip", "-j", "-n", ns, "addr", "show", "dev", dev)
-        return {i["local"] for link in json.loads(out or "[]") for i in link.get("addr_info", [])}
+        links = self.d1.net.ip_json(ns, "addr", "show", "dev", dev)
+        return {i["local"] for link in links for i in link.get("addr_info", [])}
 
     def owners(self, vip: str = VIP, dev: str = "eth0") -> set[str]:
         return {d.name for d in (self.d1, self.d2) if vip in self.addresses(d.ns, dev)}
@@ -228,40 +213,28 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
-    tag = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    hub, n1, n2 = f"{tag}h", f"{tag}1", f"{tag}2"
-    created: list[str] = []
-    the_lab = Lab(hub, Director(n1, tmp_path, "d1"), Director(n2, tmp_path, "d2"), tmp_path)
-    try:
-        for ns in (hub, n1, n2):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        for br in ("br0", "br1"):
-            _run("ip", "-n", hub, "link", "add", br, "type", "bridge")
-            _run("ip", "-n", hub, "link", "set", br, "up")
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    with NetLab(PREFIX) as net:
+        segments = [net.segment("h", br) for br in ("br0", "br1")]
+        n1, n2 = net.add("1"), net.add("2")
         for last, ns in ((1, n1), (2, n2)):
-            for dev, br, net in (("eth0", "br0", "192.0.2"), ("eth1", "br1", "198.51.100")):
-                port = f"{dev[-1]}v{last}"
-                _run("ip", "link", "add", dev, "netns", ns,
-                     "type", "veth", "peer", "name", port, "netns", hub)  # fmt: skip
-                _run("ip", "-n", hub, "link", "set", port, "master", br, "up")
-                _run("ip", "-n", ns, "addr", "add", f"{net}.{last}/24", "dev", dev)
-                _run("ip", "-n", ns, "link", "set", dev, "up")
-        yield the_lab
-    finally:
-        for director in (the_lab.d1, the_lab.d2):
-            director.stop()
-        for proc in the_lab.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(5)
-        for ns in reversed(created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        left = [ns for ns in created if os.path.exists(f"/run/netns/{ns}")]
-        assert not left, f"could not delete network namespaces {left}"
+            for dev, seg, prefix in (("eth0", 0, "192.0.2"), ("eth1", 1, "198.51.100")):
+                address = f"{prefix}.{last}/24"
+                segments[seg].attach(ns, dev, address, port=f"{dev[-1]}v{last}")
+        the_lab = Lab(
+            segments[0].ns, Director(n1, tmp_path, "d1", net), Director(n2, tmp_path, "d2", net),
+            tmp_path,
+        )  # fmt: skip
+        try:
+            yield the_lab
+        finally:
+            for director in (the_lab.d1, the_lab.d2):
+                director.stop()
+            for proc in the_lab.procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(5)
 
 
 def instance(

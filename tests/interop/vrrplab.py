@@ -41,10 +41,13 @@ import tempfile
 import textwrap
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+
+from pykeepalived.testing.netns import NO_DAD
+from pykeepalived.testing.netns import Lab as NetLab
+from pykeepalived.testing.netns import LabError as NetLabError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -533,7 +536,8 @@ class Lab:
     def __init__(self, prefix: str, directors: int = 2, tmp: Path | None = None) -> None:
         if not 1 <= directors <= 9:
             raise ValueError("1 to 9 directors")
-        self.tag = f"{prefix}{uuid.uuid4().hex[:6]}"
+        self.net = NetLab(prefix)
+        self.tag = self.net.tag
         self._own_tmp = tmp is None
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.tag}-")) if tmp is None else tmp
         self.hub = f"{self.tag}h"
@@ -542,7 +546,6 @@ class Lab:
             Director(f"d{i}", f"{self.tag}{i}", f"192.0.2.{i}", f"2001:db8::{i}", self.tmp)
             for i in range(1, directors + 1)
         ]
-        self._created: list[str] = []
         self._feeds: list[Feed] = []
 
     def __enter__(self) -> Self:
@@ -563,27 +566,13 @@ class Lab:
 
     def build(self) -> None:
         """Create the namespaces, the bridge and the veth pairs; wait for link-local IPv6."""
-        for ns in (self.hub, *(d.ns for d in self.directors), self.observer):
-            run("ip", "netns", "add", ns)
-            self._created.append(ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
-        run("ip", "-n", self.hub, "link", "set", "br0", "up")
-        ends = [(d.ns, d.ip4, d.ip6) for d in self.directors]
-        ends.append((self.observer, OBSERVER_IP4, OBSERVER_IP6))
-        for n, (ns, ip4, ip6) in enumerate(ends):
-            port = f"p{n}"
-            for conf in ("all", "default"):
-                sysctl = f"net.ipv6.conf.{conf}.accept_dad=0"
-                run("ip", "netns", "exec", ns, "sysctl", "-qw", sysctl)
-            run("ip", "link", "add", "eth0", "netns", ns,
-                "type", "veth", "peer", "name", port, "netns", self.hub)  # fmt: skip
-            run("ip", "-n", self.hub, "link", "set", port, "master", "br0", "up")
-            run("ip", "-n", ns, "addr", "add", f"{ip4}/24", "dev", "eth0")
-            run("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", "eth0", "nodad")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
-        for ns, _, _ in ends:
-            self._wait_link_local(ns)
+        hub = self.net.segment("h")
+        ends = [(str(i), d.ip4, d.ip6) for i, d in enumerate(self.directors, start=1)]
+        ends.append(("o", OBSERVER_IP4, OBSERVER_IP6))
+        for role, ip4, ip6 in ends:
+            hub.attach(self.net.add(role, sysctls=NO_DAD), "eth0", f"{ip4}/24", f"{ip6}/64")
+        for role, _, _ in ends:
+            self._wait_link_local(self.net.ns(role))
 
     @staticmethod
     def _wait_link_local(ns: str) -> None:
@@ -604,14 +593,13 @@ class Lab:
             with contextlib.suppress(Exception):
                 feed.close()
         self._feeds.clear()
-        for ns in reversed(self._created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
-        left = [ns for ns in self._created if os.path.exists(f"/run/netns/{ns}")]
-        self._created.clear()
-        if self._own_tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        if left:
-            raise LabError(f"could not delete network namespaces {left}")
+        try:
+            self.net.close()  # also any process still inside (an orphaned VRRP child)
+        except NetLabError as exc:
+            raise LabError(str(exc)) from exc
+        finally:
+            if self._own_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- looking at it ----------------------------------------------------------------------
 
