@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
     from pykeepalived.config.diagnostics import Diagnostic
 
-__all__ = ["ConfigError", "ProtocolViolation", "PykeepalivedError"]
+__all__ = ["CannotStart", "ConfigError", "ProtocolViolation", "PykeepalivedError"]
 
 
 class PykeepalivedError(Exception):
@@ -27,3 +27,7 @@ class ConfigError(PykeepalivedError):
 
 class ProtocolViolation(PykeepalivedError):
     """A peer sent something the protocol does not allow (the peer did wrong, not us)."""
+
+
+class CannotStart(PykeepalivedError):
+    """A subsystem cannot start with this configuration on this host (the daemon exits 1)."""

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pykeepalived.config.build import LoadResult
     from pykeepalived.config.model.root import Config
     from pykeepalived.daemon.check_app import CheckApp
+    from pykeepalived.daemon.reload import Lifecycle
     from pykeepalived.daemon.sdnotify import Notifier
     from pykeepalived.daemon.vrrp_app import VrrpApp
 
@@ -277,53 +278,66 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
     own = options.vrrp_pid_file if subsystem == "vrrp" else options.checkers_pid_file
     files = (own,) if under_parent else (options.pid_file, own)
     what = "VRRP" if subsystem == "vrrp" else "Healthcheck"
-    if options.ignore_sigint or under_parent:  # the parent turns a ^C into SIGTERM
+    ignore_sigint = options.ignore_sigint or under_parent  # the parent turns ^C into SIGTERM
+    if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     from pykeepalived.daemon.parent import ignore_forwarded
 
     ignore_forwarded()  # until the subsystem handles them (a SIGHUP during start-up)
-    # imported here, so that the parent (which never runs a subsystem) stays small
-    from pykeepalived.daemon.check_app import BackendUnavailable, CheckApp, CheckOptions
     from pykeepalived.daemon.sdnotify import Notifier
     from pykeepalived.daemon.tuning import apply_tuning, freeze_heap
-    from pykeepalived.daemon.vrrp_app import StartupError, VrrpApp, VrrpOptions
-    from pykeepalived.lb.syncd import sinks_for as syncd_sinks
+    from pykeepalived.errors import CannotStart
 
     with _logging(options, subsystem):
         log.info("Starting pykeepalived v%s (%s subsystem, pid %d)", __version__, what, os.getpid())
         try:
-            app: VrrpApp | CheckApp
             notifier = Notifier({} if under_parent else None)
-            if subsystem == "vrrp":
-                app = VrrpApp(
-                    config,
-                    VrrpOptions(
-                        dont_release=options.dont_release_vrrp,
-                        ignore_sigint=options.ignore_sigint or under_parent,
-                        reload_config=options.reload_config,
-                        sinks=syncd_sinks(config),  # lvs_sync_daemon IF INSTANCE
-                        lifecycle=notifier,
-                    ),
-                )
-            else:
-                app = CheckApp(
-                    config,
-                    CheckOptions(
-                        dont_release_ipvs=options.dont_release_ipvs,
-                        ignore_sigint=options.ignore_sigint or under_parent,
-                        lb_backend=options.lb_backend,
-                        control_socket=control_socket_path(options),
-                        reload_config=options.reload_config,
-                        lifecycle=notifier,
-                    ),
-                )
+            app = _make_app(config, options, subsystem, notifier, ignore_sigint)
             gd = config.global_defs
             freeze_heap()
             apply_tuning(gd.vrrp_tuning if subsystem == "vrrp" else gd.checker_tuning, what)
             with pid_files(*files):
                 return asyncio.run(_serve(app, notifier))
-        except (StartupError, PidFileError, BackendUnavailable) as exc:
+        except (CannotStart, PidFileError) as exc:
             return _cannot_start(exc, options)
+
+
+def _make_app(
+    config: Config,
+    options: DaemonOptions,
+    subsystem: str,
+    lifecycle: Lifecycle,
+    ignore_sigint: bool,
+) -> VrrpApp | CheckApp:
+    """The subsystem's application; only its own modules are imported (a VRRP process never
+    loads the checkers, the load-balancer backends or the control API)."""
+    if subsystem == "vrrp":
+        from pykeepalived.daemon.vrrp_app import VrrpApp, VrrpOptions
+        from pykeepalived.lb.syncd import sinks_for as syncd_sinks
+
+        return VrrpApp(
+            config,
+            VrrpOptions(
+                dont_release=options.dont_release_vrrp,
+                ignore_sigint=ignore_sigint,
+                reload_config=options.reload_config,
+                sinks=syncd_sinks(config),  # lvs_sync_daemon IF INSTANCE
+                lifecycle=lifecycle,
+            ),
+        )
+    from pykeepalived.daemon.check_app import CheckApp, CheckOptions
+
+    return CheckApp(
+        config,
+        CheckOptions(
+            dont_release_ipvs=options.dont_release_ipvs,
+            ignore_sigint=ignore_sigint,
+            lb_backend=options.lb_backend,
+            control_socket=control_socket_path(options),
+            reload_config=options.reload_config,
+            lifecycle=lifecycle,
+        ),
+    )
 
 
 def run_parent(

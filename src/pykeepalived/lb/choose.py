@@ -19,7 +19,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from pykeepalived.errors import PykeepalivedError
+from pykeepalived.errors import CannotStart
 
 if TYPE_CHECKING:
     from pykeepalived.lb.backend import LbBackend
@@ -56,7 +56,7 @@ NOT_BUILT = "not available in this build"
 Probe = Callable[[BackendName], Awaitable[tuple[bool, str]]]
 
 
-class BackendUnavailable(PykeepalivedError):
+class BackendUnavailable(CannotStart):
     """The backend asked for cannot run here."""
 
 

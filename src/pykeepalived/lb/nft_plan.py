@@ -800,25 +800,21 @@ def parse(
             dests[skey][dest.key] = dest
     candidate = LbState(services, dests)
     expected = build(candidate, settings, neighbours).skeleton
-    global_ok = all(
-        chains.get(ck) == list(v)
-        for ck, v in expected.items()
-        if not ck[1].startswith(("s_", "d_"))
-    )
+    # chain name -> does every chain of that name (any family) hold what build() writes
+    intact: dict[str, bool] = {}
+    for ck, v in expected.items():
+        intact[ck[1]] = intact.get(ck[1], True) and chains.get(ck) == list(v)
+    global_ok = all(ok for name, ok in intact.items() if not name.startswith(("s_", "d_")))
     out_services: dict[ServiceKey, Service] = {}
     out_dests: dict[ServiceKey, dict[DestKey, Destination]] = {}
     for skey, svc in services.items():
-        sid = service_id(skey)
-        ok = global_ok and all(
-            chains.get(ck) == list(v) for ck, v in expected.items() if ck[1] == f"s_{sid}"
-        )
+        ok = global_ok and intact.get(f"s_{service_id(skey)}", True)
         out_services[skey] = (
             svc if ok else replace(svc, scheduler=svc.scheduler + DAMAGED_SCHEDULER_SUFFIX)
         )
         inner: dict[DestKey, Destination] = {}
         for dkey, d in dests.get(skey, {}).items():
-            dchain = _names(skey, dkey)[0]
-            dok = all(chains.get(ck) == list(v) for ck, v in expected.items() if ck[1] == dchain)
+            dok = intact.get(_names(skey, dkey)[0], True)
             inner[dkey] = d if dok else replace(d, weight=-1)
         out_dests[skey] = inner
     return LbState(out_services, out_dests)

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING
 
 from pykeepalived.config.model.vrrp import SyncGroup, VrrpInstance
-from pykeepalived.errors import PykeepalivedError
+from pykeepalived.errors import CannotStart
 from pykeepalived.net.firewall_plan import NoAccept
 from pykeepalived.net.model import (
     STATIC_OWNER,
@@ -45,7 +45,7 @@ __all__ = ["InstancePlan", "StartupError", "VrrpPlan", "no_accept_owners", "plan
 IPAddr = IPv4Address | IPv6Address
 
 
-class StartupError(PykeepalivedError):
+class StartupError(CannotStart):
     """The VRRP subsystem cannot start with this configuration on this host."""
 
 
