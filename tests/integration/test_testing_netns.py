@@ -45,7 +45,12 @@ with socket.create_connection((sys.argv[1], 7), timeout=3) as c:
     c.sendall(b"hello")
     print(c.recv(100).decode())
 """
-STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(300)\n"
+STUBBORN = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ignoring SIGTERM', flush=True)\n"
+    "time.sleep(300)\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +107,12 @@ def test_processes_are_stopped_by_pid_even_stubborn_or_forked(tmp_path: Path) ->
         stubborn = lab.spawn(a, sys.executable, "-c", STUBBORN, log=tmp_path / "stubborn.log")
         forked = lab.spawn(a, "sh", "-c", f"sleep 300 & echo $! > {marker}; exec sleep 301")
         assert stubborn.running()
+        stubborn_log = tmp_path / "stubborn.log"
+        wait_for(
+            lambda: "ignoring SIGTERM" in stubborn_log.read_text(),
+            5.0,
+            what="the stubborn process to ignore SIGTERM",
+        )
         wait_for(lambda: marker.exists() and marker.read_text().strip(), 5.0, what="its child")
         grandchild = int(marker.read_text())
         assert stubborn.pid != forked.pid
