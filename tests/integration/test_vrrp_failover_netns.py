@@ -57,37 +57,6 @@ def skew(priority: int, advert_int: float, version: int) -> float:
     return (256 - priority) * round(advert_int * 100) * 625 // 16 / 1e6
 
 
-CAPTURE = textwrap.dedent(
-    """
-    import json, socket, struct, sys, time
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    s.bind((sys.argv[1], 0))
-    print("ready", flush=True)
-    while True:
-        f = s.recv(65535)
-        t = time.monotonic()
-        kind = struct.unpack("!H", f[12:14])[0]
-        out = None
-        if kind == 0x0806 and len(f) >= 42:
-            out = {"kind": "arp", "op": struct.unpack("!H", f[20:22])[0],
-                   "mac": f[22:28].hex(":"), "ip": socket.inet_ntoa(f[28:32])}
-        elif kind == 0x86DD and len(f) >= 54 and f[20] == 58 and f[54] == 136 and len(f) >= 86:
-            out = {"kind": "na", "ip": socket.inet_ntop(socket.AF_INET6, f[62:78]),
-                   "mac": f[80:86].hex(":") if f[78] == 2 else None}
-        elif kind == 0x0800 and len(f) >= 37 and f[23] == 112:
-            out = {"kind": "vrrp", "src": socket.inet_ntoa(f[26:30]),
-                   "dst": socket.inet_ntoa(f[30:34]), "prio": f[36]}
-        elif kind == 0x86DD and len(f) >= 57 and f[20] == 112:
-            out = {"kind": "vrrp", "src": socket.inet_ntop(socket.AF_INET6, f[22:38]),
-                   "dst": socket.inet_ntop(socket.AF_INET6, f[38:54]), "prio": f[56]}
-        if out is not None:
-            out["t"] = t
-            out["eth_src"] = f[6:12].hex(":")
-            print(json.dumps(out), flush=True)
-    """
-)
-
-
 @dataclass
 class Capture:
     """Frames seen by the observer, as they come."""
@@ -194,7 +163,9 @@ class Lab:
         return str(json.loads(out)[0]["address"])
 
     def capture(self) -> Capture:
-        proc = self.net.spawn(self.obs, sys.executable, "-c", CAPTURE, "eth0", pipe=True).popen
+        proc = self.net.spawn(
+            self.obs, sys.executable, "-m", "pykeepalived.testing.capture", "eth0", pipe=True
+        ).popen
         cap = Capture(proc)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"

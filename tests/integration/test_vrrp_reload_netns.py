@@ -40,29 +40,6 @@ PORT = 7007
 SETTLE = 1.2
 """Seconds after the reload line during which late effects (GARPs, notifies) are looked for."""
 
-GARP_CAPTURE = textwrap.dedent(
-    """
-    import json, socket, struct, sys, time
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    s.bind((sys.argv[1], 0))
-    print("ready", flush=True)
-    while True:
-        f = s.recv(65535)
-        t = time.monotonic()
-        kind = struct.unpack("!H", f[12:14])[0]
-        out = None
-        if kind == 0x0806 and len(f) >= 42:
-            out = {"kind": "arp", "op": struct.unpack("!H", f[20:22])[0],
-                   "ip": socket.inet_ntoa(f[28:32]), "target": socket.inet_ntoa(f[38:42]),
-                   "eth_src": f[6:12].hex(":")}
-        elif kind == 0x0800 and len(f) >= 37 and f[23] == 112:
-            out = {"kind": "vrrp", "src": socket.inet_ntoa(f[26:30]),
-                   "dst": socket.inet_ntoa(f[30:34]), "vrid": f[35], "prio": f[36]}
-        if out is not None:
-            out["t"] = t
-            print(json.dumps(out), flush=True)
-    """
-)
 
 ECHO_SERVER = textwrap.dedent(
     """
@@ -281,7 +258,9 @@ def rl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReloadLab]:
 
 
 def _capture(lab: Lab) -> Capture:
-    proc = lab.net.spawn(lab.obs, sys.executable, "-c", GARP_CAPTURE, "eth0", pipe=True).popen
+    proc = lab.net.spawn(
+        lab.obs, sys.executable, "-m", "pykeepalived.testing.capture", "eth0", pipe=True
+    ).popen
     cap = Capture(proc)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

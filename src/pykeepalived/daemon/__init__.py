@@ -215,11 +215,16 @@ def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[log
             handlers.append(syslog)
     root = logging.getLogger()
     for handler in handlers:
+        handler.addFilter(_quiet_libraries)
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if options.log_detail else logging.INFO)
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)
-    logging.getLogger("asyncio").setLevel(logging.WARNING)
     return handlers
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Only warnings and errors of the libraries under us reach the log (a filter on our
+    handlers, not logger levels: importing pyroute2 resets its logger's level)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(("pyroute2", "asyncio"))
 
 
 def _running(pid: int) -> bool:

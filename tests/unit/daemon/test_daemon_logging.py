@@ -82,3 +82,27 @@ def test_log_files_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert "]: default" in (tmp_path / "keepalived_vrrp.log").read_text()
     monkeypatch.setenv("TMPDIR", "relative")
     assert default_log_file() == "/tmp/keepalived.log"
+
+
+def test_library_debug_stays_out_of_a_debug_log(tmp_path: Path) -> None:
+    target = tmp_path / "ka.log"
+    handlers = configure_logging(
+        DaemonOptions(log_file=str(target), log_detail=1, no_syslog=True), "vrrp"
+    )
+    try:
+        logging.getLogger("pyroute2").setLevel(logging.NOTSET)  # what importing pyroute2 does
+        logging.getLogger("pyroute2.netlink.core").debug("message {'error': None}")
+        logging.getLogger("asyncio").debug("poll took 1 ms")
+        logging.getLogger("pyroute2").warning("netlink socket closed")
+        logging.getLogger("pykeepalived.vrrp").debug("(VI_1) advert sent")
+    finally:
+        root = logging.getLogger()
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(logging.WARNING)
+    text = (tmp_path / "ka_vrrp.log").read_text()
+    assert "netlink socket closed" in text
+    assert "(VI_1) advert sent" in text
+    assert "message {" not in text
+    assert "poll took" not in text
