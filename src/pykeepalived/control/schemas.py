@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
-from pykeepalived.lb.model import DestKey, ServiceKey
+from pykeepalived.lb.model import DestKey, ServiceKey, Traffic
 
 if TYPE_CHECKING:
     from pykeepalived.lb.model import Destination, LbState, Service
@@ -47,19 +47,9 @@ API_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
-class Counters:
-    """IPVS-style counters of a service or destination (totals and per-second rates)."""
+class Counters(Traffic):
+    """IPVS-style counters of a service or destination, with its connection counts."""
 
-    conns: int = 0
-    inpkts: int = 0
-    outpkts: int = 0
-    inbytes: int = 0
-    outbytes: int = 0
-    cps: int = 0
-    inpps: int = 0
-    outpps: int = 0
-    inbps: int = 0
-    outbps: int = 0
     activeconns: int = 0
     """Established connections (destinations)."""
     inactconns: int = 0

@@ -47,6 +47,7 @@ from pykeepalived.lb.model import (
     SchedFlag,
     Service,
     ServiceKey,
+    Traffic,
     TunnelChecksum,
     TunnelType,
 )
@@ -409,20 +410,8 @@ def _dest_wire(dest: Destination) -> tuple[object, ...]:
 # ---- statistics ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """Traffic counters (totals since creation) and rates (per second, kernel estimator)."""
-
-    conns: int = 0
-    inpkts: int = 0
-    outpkts: int = 0
-    inbytes: int = 0
-    outbytes: int = 0
-    cps: int = 0
-    inpps: int = 0
-    outpps: int = 0
-    inbps: int = 0
-    outbps: int = 0
+Counters = Traffic
+"""Traffic counters (totals since creation) and rates (per second, kernel estimator)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ __all__ = [
     "SchedFlag",
     "Service",
     "ServiceKey",
+    "Traffic",
     "TunnelChecksum",
     "TunnelType",
 ]
@@ -250,3 +251,20 @@ class LbState:
 
 
 _EMPTY: Mapping[DestKey, Destination] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """IPVS-style traffic counters of a service or destination: totals since creation and
+    per-second rates (``ipvsadm -Ln --stats`` / ``--rate``), whatever the backend."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
