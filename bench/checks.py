@@ -86,6 +86,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from procfs import stat_fields, tree
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -131,34 +133,11 @@ def servers(n: int) -> list[tuple[str, int]]:
 # --------------------------------------------------------------------------- processes
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and all its descendants (by PPID, from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if _stat(pid) is not None:
-            out.append(pid)
-            todo.extend(children.get(pid, ()))
-    return out
-
-
 def cpu_seconds(pids: Sequence[int]) -> tuple[float, float]:
     """(utime, stime) of the live processes ``pids`` (all their threads), in seconds."""
     user = system = 0
     for pid in pids:
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if fields is not None:
             user += int(fields[11])  # utime (field 14)
             system += int(fields[12])  # stime (field 15)
@@ -226,7 +205,7 @@ class Proc:
             self.proc.kill()
             self.proc.wait(5)
         for pid in family:
-            if _stat(pid) is not None:
+            if stat_fields(pid) is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 

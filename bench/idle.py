@@ -68,6 +68,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from procfs import stat_fields, tree
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -141,14 +143,6 @@ class Node(Director):
 # --------------------------------------------------------------------------- /proc
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
-
-
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -156,24 +150,9 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def tree(root: int) -> list[int]:
-    """``root`` and all its descendants (by PPID, from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if _stat(pid) is not None:
-            out.append(pid)
-            todo.extend(children.get(pid, ()))
-    return out
-
-
 def cpu_ticks(pid: int) -> int | None:
     """utime + stime + cutime + cstime of ``pid`` (all its threads, and its reaped children)."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return None
     return sum(int(fields[i]) for i in (11, 12, 13, 14))  # stat fields 14-17
@@ -385,7 +364,7 @@ def measure(impl: Impl, n: int, opts: Options) -> dict[str, Any]:
             d.stop()
         for pids in lab_pids.values():  # anything that outlived its parent's SIGTERM
             for pid in pids:
-                if _stat(pid) is not None:
+                if stat_fields(pid) is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         return out
