@@ -135,9 +135,10 @@ class ReloadQueue:
         except Exception as exc:
             log.exception("Reload failed while applying")
             return self._end("failed", start, f"applying failed: {exc}")
-        outcome = self._end("finished", start, summary)
-        log.info("Reload finished in %.3f s: %s", outcome.seconds, summary)
-        return outcome
+        seconds = time.monotonic() - start
+        log.info("Reload finished in %.3f s: %s", seconds, summary)
+        self._tell("finished")  # after the line: whoever is told may look for it
+        return ReloadOutcome("finished", seconds, summary)
 
     def _end(self, phase: ReloadPhase, start: float, summary: str) -> ReloadOutcome:
         self._tell(phase)
