@@ -54,7 +54,14 @@ PURE_CORES = (
     + [PACKAGE / "check" / name for name in ("tracker.py", "events.py", "reload_plan.py")]
     + [
         PACKAGE / "lb" / name
-        for name in ("model.py", "plan.py", "desired.py", "nft_plan.py", "schedulers.py")
+        for name in (
+            "model.py",
+            "plan.py",
+            "desired.py",
+            "nft_plan.py",
+            "nft_delta.py",
+            "schedulers.py",
+        )
     ]
     + [PACKAGE / "lb" / "choose.py"]
     + [PACKAGE / "control" / name for name in ("schemas.py", "ipvsadm.py")]

@@ -47,6 +47,7 @@ rules (by comment) that :func:`build` would write, marking damaged parts so that
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import defaultdict
@@ -72,6 +73,7 @@ __all__ = [
     "DAMAGED_SCHEDULER_SUFFIX",
     "SCHEDULER_MAPPING",
     "Build",
+    "BuildCache",
     "Existing",
     "Neighbour",
     "NftLbSettings",
@@ -169,16 +171,19 @@ def _digest(text: str, n: int) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:n]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def service_id(key: ServiceKey) -> str:
     """The stable short id of a service in chain, set and counter names."""
     return _digest(str(key), 8)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def dest_id(key: DestKey) -> str:
     """The stable short id of a destination within its service."""
     return _digest(str(key), 8)
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _names(skey: ServiceKey, dkey: DestKey) -> tuple[str, str, str, str]:
     sid, did = service_id(skey), dest_id(dkey)
     tail = f"{sid}_{did}"
@@ -466,14 +471,57 @@ def _update(set_name: str, key: Any, timeout: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """What :func:`_build_service` wrote for one service, to be merged into a build."""
+
+    objects: tuple[tuple[tuple[str, Kind, str], Command], ...]
+    rules: tuple[Command, ...]
+    chains: tuple[tuple[tuple[str, str], tuple[str, ...]], ...]
+    notes: tuple[str, ...]
+
+
+FragmentKey = tuple[Service, frozenset[Destination], frozenset[tuple[IPAddress, Neighbour | None]]]
+"""What a service's rendering depends on: itself, its destinations, their neighbours (DR)."""
+
+
+@dataclass(slots=True)
+class BuildCache:
+    """The fragments of the services of the last :func:`build` that used it (an optimisation:
+    a build of 10,000 destinations with one changed renders one service)."""
+
+    settings: NftLbSettings | None = None
+    fragments: dict[FragmentKey, _Fragment] = field(default_factory=dict)
+
+
+def _fragment(
+    settings: NftLbSettings,
+    service: Service,
+    dests: Mapping[DestKey, Destination],
+    neighbours: Mapping[IPAddress, Neighbour],
+) -> _Fragment:
+    b = _Builder(settings)
+    _build_service(b, service, dests, neighbours)
+    chains = tuple((k, tuple(v)) for k, v in b.chains.items())
+    return _Fragment(tuple(b.objects.items()), tuple(b.rules), chains, tuple(b.notes))
+
+
 def build(
     state: LbState,
     settings: NftLbSettings = NftLbSettings(),
     neighbours: Mapping[IPAddress, Neighbour] | None = None,
+    cache: BuildCache | None = None,
 ) -> Build:
     """The objects and rules of our tables for ``state`` (no transaction framing: see
-    :func:`transaction`). ``neighbours`` resolves DR destinations (missing: no slot, noted)."""
+    :func:`transaction`). ``neighbours`` resolves DR destinations (missing: no slot, noted).
+    ``cache`` reuses the rendering of services (and their destinations and neighbours) that
+    have not changed since the last build with it."""
     neighbours = neighbours or {}
+    if cache is None:
+        cache = BuildCache()
+    if cache.settings != settings:
+        cache.settings, cache.fragments = settings, {}
+    used: dict[FragmentKey, _Fragment] = {}
     b = _Builder(settings)
     inet = "inet"
     nat = {"type": "nat", "policy": "accept", "prio": settings.priority}
@@ -483,7 +531,20 @@ def build(
     if snat != "none":
         b.chain(inet, "postrouting", type="nat", hook="postrouting", prio=100, policy="accept")
     for skey in sorted(state.services, key=ServiceKey.sort_key):
-        _build_service(b, state.services[skey], state.dests(skey), neighbours)
+        service, dests = state.services[skey], state.dests(skey)
+        dr = frozenset(
+            (d.address, neighbours.get(d.address)) for d in dests.values() if d.forward == "dr"
+        )
+        memo: FragmentKey = (service, frozenset(dests.values()), dr)
+        frag = cache.fragments.get(memo) or _fragment(settings, service, dests, neighbours)
+        used[memo] = frag
+        for okey, obj in frag.objects:
+            b.objects.setdefault(okey, obj)
+        b.rules.extend(frag.rules)
+        for ckey, comments in frag.chains:
+            b.chains.setdefault(ckey, []).extend(comments)
+        b.notes.extend(frag.notes)
+    cache.fragments = used
     skeleton = {k: tuple(v) for k, v in b.chains.items()}
     return Build(tuple(b.objects.values()) + tuple(b.rules), tuple(b.notes), skeleton)
 
@@ -765,6 +826,7 @@ def parse(
     listing: Mapping[str, Any],
     settings: NftLbSettings = NftLbSettings(),
     neighbours: Mapping[IPAddress, Neighbour] | None = None,
+    cache: BuildCache | None = None,
 ) -> LbState:
     """The table our rules describe, from a JSON listing (``nft -j list ruleset``).
 
@@ -773,7 +835,7 @@ def parse(
     :func:`build` writes for it (chains and their rules' comments, with the same
     ``neighbours``): a service whose chains differ comes back with
     :data:`DAMAGED_SCHEDULER_SUFFIX` on its scheduler, a destination with weight -1, so
-    that the planner rewrites them."""
+    that the planner rewrites them. ``cache``: see :func:`build`."""
     chains = _rules_by_chain(listing, settings.table)
     services: dict[ServiceKey, Service] = {}
     for comment in chains.get(("inet", "prerouting"), []):
@@ -799,7 +861,7 @@ def parse(
         if _names(skey, dest.key)[0] == name:
             dests[skey][dest.key] = dest
     candidate = LbState(services, dests)
-    expected = build(candidate, settings, neighbours).skeleton
+    expected = build(candidate, settings, neighbours, cache).skeleton
     # chain name -> does every chain of that name (any family) hold what build() writes
     intact: dict[str, bool] = {}
     for ck, v in expected.items():

@@ -6,7 +6,10 @@ libnftables (:class:`~pykeepalived.nft.libnft.Nft`, in the namespace where it is
 (:func:`~pykeepalived.lb.nft_plan.parse`); :meth:`~NftablesBackend.apply` applies the change
 to the table just read and replaces our tables' rules with those of the result in ONE batch
 (:func:`~pykeepalived.lb.nft_plan.transaction`: sets and counters keep their contents, so
-persistence and statistics survive updates; conntrack keeps established NAT flows).
+persistence and statistics survive updates; conntrack keeps established NAT flows). Once the
+kernel holds what the last build wrote (and a read found no change behind our back), later
+changes touch only the chains they change (:func:`~pykeepalived.lb.nft_delta.delta`): one weight
+among 10,000 destinations is a few commands, not 34,000.
 
 DR destinations need the real server's MAC: :class:`NeighbourResolver` asks the kernel for the
 route to it (the director's interface and MAC) and its neighbour entry; when there is none it
@@ -25,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived.lb.backend import BackendError
 from pykeepalived.lb.model import LbState
+from pykeepalived.lb.nft_delta import Layout, delta, layout
 from pykeepalived.lb.nft_plan import (
+    BuildCache,
     Existing,
     Neighbour,
     NftLbSettings,
@@ -214,6 +219,11 @@ class NftablesBackend:
         self._neighbours: dict[IPAddress, Neighbour] = {}
         self._state: LbState | None = None
         self._existing: Existing = frozenset()
+        self._cache = BuildCache()
+        self._written: Layout | None = None
+        """What the last build wrote, while the kernel is known to hold it (None: unknown)."""
+        self.transactions: list[int] = []
+        """The number of commands of each transaction run (the last 100), for tests."""
         self._notes: tuple[str, ...] = ()
         self.closed = False
 
@@ -241,9 +251,13 @@ class NftablesBackend:
             listing = self._list()
         except NftError as exc:
             raise BackendError(None, f"cannot list the ruleset: {exc.message}") from exc
-        first = parse(listing, self.settings, self._neighbours)
-        neighbours = await self._neighbours_for(first, refresh=False)
-        state = parse(listing, self.settings, neighbours)
+        known = dict(self._neighbours)
+        state = parse(listing, self.settings, known, self._cache)
+        neighbours = await self._neighbours_for(state, refresh=False)
+        if any(known.get(a) != nb for a, nb in neighbours.items()):
+            state = parse(listing, self.settings, neighbours, self._cache)
+        if state != self._state:
+            self._written = None  # changed behind our back (or never written): rewrite whole
         self._state = state
         self._existing = existing_objects(listing, self.settings.table)
         return state
@@ -272,20 +286,28 @@ class NftablesBackend:
                 raise BackendError(change, str(exc)) from exc
         new = LbState(services, dests)
         neighbours = await self._neighbours_for(new, refresh=False)
-        built = build(new, self.settings, neighbours)
+        built = build(new, self.settings, neighbours, self._cache)
         if built.notes != self._notes:
             for note in built.notes:
                 if note not in self._notes:
                     log.warning("nftables load balancer: %s", note)
             self._notes = built.notes
-        existing = self._existing
-        commands = transaction(built, existing, self.settings.table)
+        written = layout(built)
+        commands = None
+        if self._written is not None:
+            commands = delta(self._written, written, self.settings.table)
+        if commands is None:
+            commands = transaction(built, self._existing, self.settings.table)
         try:
-            self._ctx().run(commands)
+            if commands:
+                self._ctx().run(commands)
         except NftError as exc:
             self._state = None
+            self._written = None
             raise BackendError(changes[0] if len(changes) == 1 else None, exc.message) from exc
+        self.transactions = [*self.transactions[-99:], len(commands)]
         self._state = new
+        self._written = written
         self._existing = objects_of(built)
 
     async def refresh_neighbours(self) -> None:
@@ -317,6 +339,7 @@ class NftablesBackend:
         if commands:
             self._ctx().run(commands)
         self._state = None
+        self._written = None
 
     async def aclose(self) -> None:
         """Delete our tables when asked to, and free the libnftables context."""

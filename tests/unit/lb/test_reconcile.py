@@ -134,3 +134,71 @@ def test_a_refused_batch_is_applied_one_by_one() -> None:
         assert backend.state == table(3, 1)
 
     asyncio.run(main())
+
+
+class Counting(MemoryBackend):
+    """Counts reads of the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self) -> LbState:
+        self.reads += 1
+        return await super().read()
+
+
+def test_a_change_round_plans_from_the_last_table_without_reading_it() -> None:
+    async def main() -> None:
+        backend = Counting()
+        rec = LbReconciler(backend, resync_every=3600.0)
+        task = asyncio.get_running_loop().create_task(rec.run())
+        try:
+            rec.set_desired(table(3, 1))
+            await rec.applied()
+            assert backend.reads == 1  # nothing known yet: the first round reads
+            for weights in ((3, 2), (3, 3), (1, 3)):
+                rec.set_desired(table(*weights))
+                result = await rec.applied()
+                assert result.ok
+                assert backend.state == table(*weights)
+            assert backend.reads == 1
+            rec.poke()  # a kernel notification: read
+            await eventually(lambda: backend.reads == 2)
+        finally:
+            task.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_timed_round_reads_and_repairs_drift() -> None:
+    async def main() -> None:
+        backend = Counting()
+        rec = LbReconciler(backend, resync_every=0.05)
+        task = asyncio.get_running_loop().create_task(rec.run())
+        try:
+            rec.set_desired(table(3, 1))
+            await eventually(lambda: backend.state == table(3, 1))
+            backend.replace(table(3))
+            await eventually(lambda: backend.state == table(3, 1))
+            assert rec.last is not None
+            assert backend.reads >= 2
+        finally:
+            task.cancel()
+
+    asyncio.run(main())
+
+
+def test_after_a_failure_the_next_round_reads_again() -> None:
+    async def main() -> None:
+        backend = Flaky()
+        rec = LbReconciler(backend)
+        rec.set_desired(table(1))
+        assert not (await rec.reconcile(read=False)).ok  # nothing known: it reads anyway
+        backend.fail = False
+        backend.replace(table(1))  # the table changed meanwhile
+        result = await rec.reconcile(read=False)
+        assert result.ok
+        assert result.applied == ()  # it read the table, so it saw there was nothing to do
+
+    asyncio.run(main())
