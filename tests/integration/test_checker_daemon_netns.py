@@ -216,3 +216,35 @@ def test_ha_suspend_holds_the_checks_while_the_vip_is_elsewhere(lab: CheckerLab)
     lab.wait_for("the dead server to go", logged("Removing service [192.0.2.10]:tcp:80"), 5.0, log)
     director.signal(signal.SIGTERM)
     assert director.wait(10) == 0, log.read_text()
+
+
+def test_ha_suspend_added_by_a_reload_starts_following_the_addresses(lab: CheckerLab) -> None:
+    script, _ = recorder(lab.tmp)
+    daemon = lab.daemon("checker")
+    log = daemon.log
+    lab.web(10)
+    lab.web(11)
+    plain = VIRTUAL_SERVER.format(script=script)
+    suspended = plain.replace("delay_loop 0.2", "delay_loop 0.2\n  ha_suspend")
+    director = daemon.start("-n", "-C", config=plain)
+
+    def logged(text: str) -> Callable[[], bool]:
+        return lambda: text in log.read_text(errors="replace")
+
+    lab.wait_for("the startup table", logged("add 192.0.2.11:80 weight 1"), 5.0, log)
+    daemon.conf.write_text(suspended)
+    director.signal(signal.SIGHUP)
+    lab.wait_for("the reload", logged("Reload finished"), 5.0, log)
+    lab.wait_for("suspension", logged("VS [192.0.2.1]:tcp:80: its address is not here"), 5.0, log)
+    lab.net.ip(lab.ns, "addr", "add", "192.0.2.1/32", "dev", "lo")  # the VIP arrives
+    lab.wait_for("resumption", logged("its address is back, checks resume"), 5.0, log)
+    lab.net.ip(lab.ns, "addr", "del", "192.0.2.1/32", "dev", "lo")  # and leaves again
+    lab.wait_for(
+        "second suspension",
+        lambda: log.read_text().count("its address is not here") >= 2,
+        5.0,
+        log,
+    )
+    assert "Removing service" not in log.read_text(), log.read_text()
+    director.signal(signal.SIGTERM)
+    assert director.wait(10) == 0, log.read_text()

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pykeepalived.check.events import describe, notify_plan
 from pykeepalived.check.reload_plan import match
@@ -132,6 +132,8 @@ class CheckApp:
         self.reloads: ReloadQueue | None = None
         """The SIGHUP reload queue (while :meth:`run` runs with a loader)."""
         self._nl: Netlink | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._background: list[asyncio.Task[Any]] = []
         self._suspend: dict[int, list[tuple[IPAddress, IPAddress]]] = {}
 
     def _probe_options(
@@ -221,10 +223,10 @@ class CheckApp:
         if self._config.global_defs.lvs_flush:
             await self._flush()
         suspendable = self._suspend = self._suspendable()
-        nl: Netlink | None = None
+        local: set[IPAddress] = set()
         if suspendable:
-            nl = self._nl = Netlink()
-            local = {a.local for a in await nl.read_addresses()}
+            self._nl = Netlink()
+            local = {a.local for a in await self._nl.read_addresses()}
             self._apply_suspend(suspendable, local)
         if self._options.reload_config is not None:
             self.reloads = ReloadQueue(
@@ -238,16 +240,15 @@ class CheckApp:
         self._install_signals(loop)
         try:
             async with asyncio.TaskGroup() as tg:
-                background = [
+                self._tg = tg
+                background = self._background = [
                     tg.create_task(self.reconciler.run(), name="lb-reconciler"),
                     tg.create_task(self._notifier.run(), name="lvs-notify"),
                     tg.create_task(self._mailer.run(), name="smtp-alerts"),
                     *(tg.create_task(f.run(), name=f"fifo {f.path}") for f in self._fifos),
                 ]
-                if nl is not None:
-                    background.append(
-                        tg.create_task(self._watch(nl, suspendable, local), name="ha_suspend")
-                    )
+                if self._nl is not None:
+                    self._start_watch(self._nl, local)
                 if self.reloads is not None:
                     background.append(tg.create_task(self.reloads.run(), name="reload"))
                 self.checks.start()
@@ -263,8 +264,9 @@ class CheckApp:
         finally:
             if control is not None:
                 await control.aclose()
-            if nl is not None:
-                await nl.aclose()
+            self._tg = None
+            if self._nl is not None:
+                await self._nl.aclose()
             await self.backend.aclose()
             self._remove_signals(loop)
             for fifo in self._fifos:
@@ -284,7 +286,7 @@ class CheckApp:
         Returns the summary; waits for the table round that applies it.
 
         What is read only at start stays: the global settings of scripts, FIFOs and alerts,
-        the backend, and ``ha_suspend`` watching for a configuration that had none."""
+        and the backend."""
         if self._stopping:
             return "check: stopping, nothing applied"
         old = self._config
@@ -295,11 +297,13 @@ class CheckApp:
             await asyncio.to_thread(write_init_files, fresh)
         suspendable = self._suspendable(config)
         active: dict[int, bool] = {}
-        if suspendable and self._nl is None:
-            log.warning("ha_suspend of a virtual server new in this reload applies at restart")
-        elif suspendable and self._nl is not None:
+        watch: Netlink | None = None
+        if suspendable:
+            nl = self._nl
+            if nl is None:  # the first ha_suspend: start following the local addresses
+                nl = watch = Netlink()
             try:
-                local = {a.local for a in await self._nl.read_addresses()}
+                local = {a.local for a in await nl.read_addresses()}
             except NetlinkFailure as exc:
                 log.warning("cannot read the local addresses for ha_suspend: %s", exc)
                 local = set()
@@ -310,7 +314,10 @@ class CheckApp:
         self._config, self._track_files = config, track_files
         self._mailer.reconfigure(config.global_defs)
         self._suspend.clear()
-        self._suspend.update(suspendable if self._nl is not None else {})
+        self._suspend.update(suspendable)
+        if watch is not None:
+            self._nl = watch
+            self._start_watch(watch, local)
         for event in removed:  # they name servers of the old configuration
             log.info("%s", describe(event))
             self._notifier.send_lvs(notify_plan(event, old.lvs, old.global_defs))
@@ -385,6 +392,12 @@ class CheckApp:
                     if isinstance(e, VsgRange)
                 ]
         return out
+
+    def _start_watch(self, nl: Netlink, local: set[IPAddress]) -> None:
+        """Follow the local addresses for ``ha_suspend`` (a task of the running TaskGroup)."""
+        if self._tg is not None:
+            task = self._tg.create_task(self._watch(nl, self._suspend, local), name="ha_suspend")
+            self._background.append(task)
 
     @staticmethod
     def _in_ranges(ranges: list[tuple[IPAddress, IPAddress]], local: set[IPAddress]) -> bool:
