@@ -466,6 +466,33 @@ def test_dr_a_new_connection_on_a_reused_port_is_scheduled_afresh(lab: NftLab) -
         assert lab.py("drc", FIXED_PORT, DR_VIP, "40123").strip() not in {first, ""}
 
 
+def test_dr_follows_a_real_server_whose_mac_changed(lab: NftLab) -> None:
+    spec = {"services": [_dr("rr", {"rs1": 1, "rs2": 1, "rs3": 1})], "resync": 0.5}
+    daemon = lab.spawn("dir", DIRECTOR, json.dumps(spec))
+    old_mac = json.loads(lab.ip("rs1", "-j", "link", "show", "eth0"))[0]["address"]
+    new_mac = "02:00:5e:00:53:11"
+    try:
+        assert daemon.stdout is not None
+        assert daemon.stdout.readline(), daemon.text()
+        assert set(_counts(lab.requests("drc", DR_VIP, 30))) == set(RS)
+        assert old_mac in lab.nft("list table netdev pykeepalived")
+        # a new NIC: the director learns the new MAC (here by resolving it afresh)
+        lab.ip("rs1", "link", "set", "eth0", "address", new_mac)
+        lab.ip("dir", "neigh", "flush", "dev", "eth0")
+        deadline = time.monotonic() + 6.0
+        while new_mac not in lab.nft("list table netdev pykeepalived"):
+            assert time.monotonic() < deadline, lab.nft("list table netdev pykeepalived")
+            time.sleep(0.2)
+        assert old_mac not in lab.nft("list table netdev pykeepalived")
+        counts = _counts(lab.requests("drc", DR_VIP, 30))
+        assert set(counts) == set(RS), counts
+        assert sum(counts.values()) == 30, counts
+    finally:
+        daemon.stop()
+        lab.ip("rs1", "link", "set", "eth0", "address", old_mac)
+        lab.ip("dir", "neigh", "flush", "dev", "eth0")
+
+
 # ---- drift ----------------------------------------------------------------------------------
 
 

@@ -14,8 +14,10 @@ among 10,000 destinations is a few commands, not 34,000.
 DR destinations need the real server's MAC: :class:`NeighbourResolver` asks the kernel for the
 route to it (the director's interface and MAC) and its neighbour entry; when there is none it
 sends one UDP datagram to the server (port 9, discard), which makes the kernel resolve it, and
-polls the neighbour table for a short while. Libnftables and netlink calls are short and run on
-the caller's thread.
+polls the neighbour table for a short while. Every read of the table (the reconciler's resync)
+looks them up again: a real server whose MAC changed (a new NIC, a moved VM: the kernel learns
+it from its gratuitous ARP) has its chains rewritten. Libnftables and netlink calls are short
+and run on the caller's thread.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.lb.backend import BackendError
@@ -197,6 +200,19 @@ class NeighbourResolver:
                 ipr.close()
 
 
+def _damaged(state: LbState, addresses: set[IPAddress]) -> LbState:
+    """``state`` with the DR destinations at ``addresses`` marked for a rewrite (weight -1,
+    as :func:`~pykeepalived.lb.nft_plan.parse` marks damaged ones)."""
+    dests = {
+        skey: {
+            dkey: replace(d, weight=-1) if d.forward == "dr" and d.address in addresses else d
+            for dkey, d in inner.items()
+        }
+        for skey, inner in state.destinations.items()
+    }
+    return LbState(state.services, dests)
+
+
 class NftablesBackend:
     """An :class:`~pykeepalived.lb.backend.LbBackend` on nftables (see the module docstring).
 
@@ -221,6 +237,8 @@ class NftablesBackend:
         self._existing: Existing = frozenset()
         self._cache = BuildCache()
         self._written: Layout | None = None
+        self._used: dict[IPAddress, Neighbour] = {}
+        """The neighbours of DR destinations the last build used."""
         """What the last build wrote, while the kernel is known to hold it (None: unknown)."""
         self.transactions: list[int] = []
         """The number of commands of each transaction run (the last 100), for tests."""
@@ -253,12 +271,20 @@ class NftablesBackend:
             raise BackendError(None, f"cannot list the ruleset: {exc.message}") from exc
         known = dict(self._neighbours)
         state = parse(listing, self.settings, known, self._cache)
-        neighbours = await self._neighbours_for(state, refresh=False)
+        neighbours = await self._neighbours_for(state, refresh=True)
         if any(known.get(a) != nb for a, nb in neighbours.items()):
             state = parse(listing, self.settings, neighbours, self._cache)
         if state != self._state:
             self._written = None  # changed behind our back (or never written): rewrite whole
-        self._state = state
+        moved = {a for a, nb in neighbours.items() if self._used.get(a, nb) != nb}
+        for address in sorted(moved, key=str):
+            log.info(
+                "DR real server %s is now at %s (was %s): rewriting its chains",
+                address,
+                neighbours[address].mac,
+                self._used[address].mac,
+            )
+        self._state = state = _damaged(state, moved) if moved else state
         self._existing = existing_objects(listing, self.settings.table)
         return state
 
@@ -308,13 +334,8 @@ class NftablesBackend:
         self.transactions = [*self.transactions[-99:], len(commands)]
         self._state = new
         self._written = written
+        self._used = dict(neighbours)
         self._existing = objects_of(built)
-
-    async def refresh_neighbours(self) -> None:
-        """Forget and re-resolve the MACs of DR destinations (the next change uses them)."""
-        self._neighbours.clear()
-        if self._state is not None:
-            await self._neighbours_for(self._state, refresh=True)
 
     def counters(self) -> dict[tuple[ServiceKey, DestKey], tuple[int, int]]:
         """(packets, bytes) per destination of the table last read or written."""
