@@ -201,23 +201,27 @@ def _verbs(commands: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _delta(old: LbState, new: LbState) -> tuple[list[dict[str, Any]], list[str]]:
+    """The delta from ``old`` to ``new`` (checked on the model kernel) and its verbs."""
+    commands = delta(layout(build(old, neighbours=NB)), layout(build(new, neighbours=NB)), TABLE)
+    assert commands is not None
+    kernel = _written(old)
+    kernel.run(commands)
+    assert kernel.view() == _written(new).view()
+    return commands, _verbs(commands)
+
+
 def test_nothing_changed_nothing_to_do() -> None:
     lay = layout(build(_table(3, 1)))
     assert delta(lay, lay, TABLE) == []
 
 
 def test_one_weight_rewrites_its_destination_chain_and_the_service_slots_only() -> None:
-    old, new = _table(3, 1, 1), _table(3, 2, 1)
-    commands = delta(layout(build(old)), layout(build(new)), TABLE)
-    assert commands is not None
-    verbs = _verbs(commands)
+    _, verbs = _delta(_table(3, 1, 1), _table(3, 2, 1))
     assert len(verbs) == 4, verbs
     assert all(v.startswith("flush chain") for v in verbs[:2])
     assert {v.split()[-1][:2] for v in verbs[:2]} == {"s_", "d_"}
     assert all(v.startswith("add rule") for v in verbs[2:])
-    kernel = _written(old)
-    kernel.run(commands)
-    assert kernel.view() == _written(new).view()
 
 
 def test_a_removed_service_is_flushed_then_deleted_sets_and_counters_first() -> None:
@@ -227,17 +231,12 @@ def test_a_removed_service_is_flushed_then_deleted_sets_and_counters_first() -> 
         {key: [Destination(RS[0], 80)], KEYS[1]: [Destination(RS[0], 53)]},
     )
     new = LbState.build([Service(KEYS[1], "rr")], {KEYS[1]: [Destination(RS[0], 53)]})
-    commands = delta(layout(build(old)), layout(build(new)), TABLE)
-    assert commands is not None
-    verbs = _verbs(commands)
+    _, verbs = _delta(old, new)
     deletes = [v for v in verbs if v.startswith("delete")]
     kinds = [v.split()[1] for v in deletes]
     assert sorted(kinds[:2]) == ["counter", "set"]
     assert kinds[2:] == ["chain", "chain"]
     assert verbs.index(deletes[0]) > max(i for i, v in enumerate(verbs) if v.startswith("flush"))
-    kernel = _written(old)
-    kernel.run(commands)
-    assert kernel.view() == _written(new).view()
 
 
 def test_a_redefined_object_asks_for_a_whole_rewrite() -> None:
@@ -262,15 +261,10 @@ def test_a_base_chain_setting_change_asks_for_a_whole_rewrite() -> None:
 def test_the_first_dr_service_adds_the_netdev_table_and_the_last_removes_it() -> None:
     nat = _table(1)
     dr = LbState.build([Service(KEYS[0], "wrr")], {KEYS[0]: [Destination(RS[0], 80, 1, "dr")]})
-    up = delta(layout(build(nat, neighbours=NB)), layout(build(dr, neighbours=NB)), TABLE)
-    assert up is not None
+    up, _ = _delta(nat, dr)
     assert up[0] == {"add": {"table": {"family": "netdev", "name": TABLE}}}
-    down = delta(layout(build(dr, neighbours=NB)), layout(build(nat, neighbours=NB)), TABLE)
-    assert down is not None
+    down, _ = _delta(dr, nat)
     assert {"delete": {"table": {"family": "netdev", "name": TABLE}}} in down
-    kernel = _written(dr)
-    kernel.run(down)
-    assert kernel.view() == _written(nat).view()
 
 
 def test_the_cache_renders_only_changed_services() -> None:
