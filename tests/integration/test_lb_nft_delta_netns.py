@@ -8,7 +8,7 @@ first is a :func:`~pykeepalived.lb.nft_delta.delta` transaction planned without 
 table; in ``b`` by a new backend per step, which reads the kernel and rewrites the tables whole
 (:func:`~pykeepalived.lb.nft_plan.transaction`, the reference). After each step both print
 their ruleset without handles, counter values and set elements: the listings must be equal,
-and ``a``'s transactions must be small.
+and ``a``'s transactions must be small. No libnftables call runs on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -30,12 +30,19 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 STEPS = 80
 
 SCRIPT = """
-import asyncio, json, random, sys
+import asyncio, json, random, sys, threading
 from ipaddress import ip_address
 from pykeepalived.lb.model import Destination, LbState, Service, ServiceKey
 from pykeepalived.lb.nft_plan import Neighbour
 from pykeepalived.lb.nftables import NftablesBackend
 from pykeepalived.lb.reconcile import LbReconciler
+from pykeepalived.nft.libnft import Nft
+
+class Recording(Nft):
+    on_loop = 0
+    def run(self, commands, **kw):
+        Recording.on_loop += threading.current_thread() is threading.main_thread()
+        return super().run(commands, **kw)
 
 mode, steps = sys.argv[1], int(sys.argv[2])
 RS = [ip_address(f"192.0.2.{i}") for i in range(10, 16)]
@@ -99,14 +106,16 @@ async def main():
         if mode == "full" or backend is None:
             if backend is not None:
                 backend._nft.close(); backend._nft = None
-            backend = NftablesBackend(resolver=Resolver())
+            backend = NftablesBackend(resolver=Resolver(), nft=Recording())
             rec = LbReconciler(backend)
         rec.set_desired(state)
         result = await rec.reconcile(read=(mode == "full" or i == 0))
         assert result.ok, result
         sizes = backend.transactions[-1:] if result.applied else []
+        on_loop = Recording.on_loop
         print(json.dumps({"step": i, "changes": len(result.applied), "commands": sizes,
-                          "ruleset": normal(backend._list())}), flush=True)
+                          "on_loop": on_loop, "ruleset": normal(backend._list())}), flush=True)
+        Recording.on_loop = 0
     await backend.aclose()
 
 asyncio.run(main())
@@ -141,6 +150,8 @@ def test_delta_steps_leave_the_same_tables_as_whole_rewrites(lab: Lab) -> None:
     changed = [d for d in delta[1:] if d["changes"]]
     assert len(changed) > STEPS // 2  # the sequence really changes the table
     assert any('"netdev"' in json.dumps(d["ruleset"]) for d in delta)  # DR chains were built
+    # libnftables ran in worker threads, never on the event loop's thread
+    assert all(d["on_loop"] == 0 for d in delta + full)
     # each step changes one service: its transaction is far smaller than a whole rewrite
     whole = [f["commands"][0] for f in full[1:] if f["commands"]]  # type: ignore[index]
     small = [d["commands"][0] for d in changed]  # type: ignore[index]

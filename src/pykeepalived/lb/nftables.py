@@ -16,8 +16,9 @@ route to it (the director's interface and MAC) and its neighbour entry; when the
 sends one UDP datagram to the server (port 9, discard), which makes the kernel resolve it, and
 polls the neighbour table for a short while. Every read of the table (the reconciler's resync)
 looks them up again: a real server whose MAC changed (a new NIC, a moved VM: the kernel learns
-it from its gratuitous ARP) has its chains rewritten. Libnftables and netlink calls are short
-and run on the caller's thread.
+it from its gratuitous ARP) has its chains rewritten. Libnftables calls, parsing and building
+run in worker threads (one call at a time): at 10,000 destinations a listing takes 0.6 s, and
+the event loop (the health checks' timeouts) must not wait for it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -237,9 +239,11 @@ class NftablesBackend:
         self._existing: Existing = frozenset()
         self._cache = BuildCache()
         self._written: Layout | None = None
+        """What the last build wrote, while the kernel is known to hold it (None: unknown)."""
         self._used: dict[IPAddress, Neighbour] = {}
         """The neighbours of DR destinations the last build used."""
-        """What the last build wrote, while the kernel is known to hold it (None: unknown)."""
+        self._lock = threading.Lock()
+        """One libnftables call at a time (they run in worker threads)."""
         self.transactions: list[int] = []
         """The number of commands of each transaction run (the last 100), for tests."""
         self._notes: tuple[str, ...] = ()
@@ -250,8 +254,12 @@ class NftablesBackend:
             self._nft = Nft()
         return self._nft
 
+    def _run(self, commands: list[dict[str, Any]]) -> dict[str, Any]:
+        with self._lock:
+            return self._ctx().run(commands)
+
     def _list(self) -> dict[str, Any]:
-        return self._ctx().run([{"list": {"ruleset": None}}])
+        return self._run([{"list": {"ruleset": None}}])
 
     async def _neighbours_for(self, state: LbState, *, refresh: bool) -> dict[IPAddress, Neighbour]:
         wanted = dr_destinations(state)
@@ -266,14 +274,14 @@ class NftablesBackend:
         if self.closed:
             raise BackendError(None, "the backend is closed")
         try:
-            listing = self._list()
+            listing = await asyncio.to_thread(self._list)
         except NftError as exc:
             raise BackendError(None, f"cannot list the ruleset: {exc.message}") from exc
         known = dict(self._neighbours)
-        state = parse(listing, self.settings, known, self._cache)
+        state = await asyncio.to_thread(parse, listing, self.settings, known, self._cache)
         neighbours = await self._neighbours_for(state, refresh=True)
         if any(known.get(a) != nb for a, nb in neighbours.items()):
-            state = parse(listing, self.settings, neighbours, self._cache)
+            state = await asyncio.to_thread(parse, listing, self.settings, neighbours, self._cache)
         if state != self._state:
             self._written = None  # changed behind our back (or never written): rewrite whole
         moved = {a for a, nb in neighbours.items() if self._used.get(a, nb) != nb}
@@ -312,7 +320,7 @@ class NftablesBackend:
                 raise BackendError(change, str(exc)) from exc
         new = LbState(services, dests)
         neighbours = await self._neighbours_for(new, refresh=False)
-        built = build(new, self.settings, neighbours, self._cache)
+        built = await asyncio.to_thread(build, new, self.settings, neighbours, self._cache)
         if built.notes != self._notes:
             for note in built.notes:
                 if note not in self._notes:
@@ -326,7 +334,7 @@ class NftablesBackend:
             commands = transaction(built, self._existing, self.settings.table)
         try:
             if commands:
-                self._ctx().run(commands)
+                await asyncio.to_thread(self._run, commands)
         except NftError as exc:
             self._state = None
             self._written = None
@@ -358,7 +366,7 @@ class NftablesBackend:
             existing_objects(listing, self.settings.table), self.settings.table
         )
         if commands:
-            self._ctx().run(commands)
+            self._run(commands)
         self._state = None
         self._written = None
 
