@@ -65,7 +65,7 @@ PURE_CORES = (
     ]
     + [PACKAGE / "lb" / "choose.py"]
     + [PACKAGE / "control" / name for name in ("schemas.py", "ipvsadm.py")]
-    + [PACKAGE / "daemon" / "respawn.py"]
+    + [PACKAGE / "daemon" / name for name in ("respawn.py", "reload_time.py")]
 )
 PURE_CORES = [p for p in PURE_CORES if p.exists()]
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pykeepalived.config.model.root import Config
     from pykeepalived.daemon.check_app import CheckApp
     from pykeepalived.daemon.reload import Lifecycle
+    from pykeepalived.daemon.reload_files import ReloadSettings
     from pykeepalived.daemon.sdnotify import Notifier
     from pykeepalived.daemon.vrrp_app import VrrpApp
 
@@ -275,11 +276,28 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
     """Run one subsystem (``vrrp`` or ``check``) in the foreground until SIGTERM/SIGINT; the
     exit status. Under a parent (:mod:`.parent`) only the subsystem's own pid file is written,
     otherwise the parent's too."""
+    from pykeepalived.daemon.reload_files import (
+        ACK_FD_ENV,
+        ReloadSettings,
+        acknowledging,
+        handshaking,
+        remove_reload_file,
+    )
+
     under_parent = CHILD_ENV in os.environ
-    if not under_parent and options.reload_config is not None:
-        options = dataclasses.replace(
-            options, reload_config=_single_loader(options.reload_config, options, subsystem)
-        )
+    settings: ReloadSettings | None = None  # a daemon without a parent: its reload files
+    if options.reload_config is not None:
+        if not under_parent:
+            settings = ReloadSettings.of(config)
+            load = handshaking(_single_loader(options.reload_config, options, subsystem), settings)
+        elif os.environ.get(ACK_FD_ENV, "").isdigit():
+            ack = int(os.environ[ACK_FD_ENV])
+            with contextlib.suppress(OSError):
+                os.set_inheritable(ack, False)  # not for the scripts this process runs
+            load = acknowledging(options.reload_config, ack)
+        else:
+            load = options.reload_config
+        options = dataclasses.replace(options, reload_config=load)
     own = options.vrrp_pid_file if subsystem == "vrrp" else options.checkers_pid_file
     files = (own,) if under_parent else (options.pid_file, own)
     what = "VRRP" if subsystem == "vrrp" else "Healthcheck"
@@ -302,7 +320,9 @@ def run_daemon(config: Config, options: DaemonOptions, subsystem: str = "vrrp") 
             freeze_heap()
             apply_tuning(gd.vrrp_tuning if subsystem == "vrrp" else gd.checker_tuning, what)
             with pid_files(*files):
-                return asyncio.run(_serve(app, notifier))
+                if settings is not None and settings.reload_file is not None:
+                    remove_reload_file(settings.reload_file)  # left by a crash during a reload
+                return asyncio.run(_serve(app, notifier, settings))
         except (CannotStart, PidFileError) as exc:
             return _cannot_start(exc, options)
 
@@ -361,6 +381,7 @@ def run_parent(
     from pykeepalived.daemon.background import detached
     from pykeepalived.daemon.dumps import parent_data_for
     from pykeepalived.daemon.parent import Supervisor, ignore_forwarded
+    from pykeepalived.daemon.reload_files import ReloadSettings
     from pykeepalived.daemon.sdnotify import Notifier
 
     ignore_forwarded()
@@ -379,21 +400,34 @@ def run_parent(
                     select=functools.partial(subsystems_for, options=options),
                     notifier=Notifier(),
                     quiet=detached(),
+                    settings=ReloadSettings.of(config),
                 )
                 return asyncio.run(supervisor.run())
         except PidFileError as exc:
             return _cannot_start(exc, options)
 
 
-async def _serve(app: VrrpApp | CheckApp, notifier: Notifier) -> int:
+async def _serve(
+    app: VrrpApp | CheckApp, notifier: Notifier, settings: ReloadSettings | None = None
+) -> int:
     """Run ``app``, pinging systemd's watchdog meanwhile (the app itself tells ``notifier``
-    when it is up, about reloads and when it stops: :class:`.reload.Lifecycle`)."""
+    when it is up, about reloads and when it stops: :class:`.reload.Lifecycle`); with
+    ``settings`` (a daemon without a parent) the ``reload_time_file`` is watched too."""
+    from pykeepalived.daemon.reload_files import ReloadTimer
+
+    def scheduled_reload() -> None:
+        os.kill(os.getpid(), signal.SIGHUP)  # as keepalived: the app's own SIGHUP handling
+
     try:
         async with asyncio.TaskGroup() as tg:
             main = tg.create_task(app.run(), name="subsystem")
-            watchdog = tg.create_task(notifier.watchdog(), name="watchdog")
+            helpers = [tg.create_task(notifier.watchdog(), name="watchdog")]
+            if settings is not None:
+                timer = ReloadTimer(settings, scheduled_reload)
+                helpers.append(tg.create_task(timer.run(), name="reload timer"))
             await asyncio.wait([main])
-            watchdog.cancel()
+            for task in helpers:
+                task.cancel()
         return main.result()
     finally:
         notifier.stopping()

@@ -12,7 +12,10 @@ take down the VRRP process.
   configuration when the new one is broken); then the parent reads the configuration too
   (:class:`~pykeepalived.daemon.reload.ReloadQueue`): when it is good, it starts the child of
   a subsystem the configuration now needs, stops the one it no longer needs, and takes the
-  new ``keepalived_parent.data`` and ``child_wait_time``.
+  new ``keepalived_parent.data`` and ``child_wait_time``. With ``reload_file`` the parent
+  creates that file before it signals the children and removes it when they and it have read
+  the configuration (:mod:`.reload_files`).
+* ``reload_time_file``: the parent reloads (as on SIGHUP) at the time the file gives.
 * SIGUSR1, SIGUSR2, STATS_CLEAR (``SIGRTMAX-1``) and JSON (``SIGRTMIN+2``): passed on to the
   children; on SIGUSR1 the parent also writes its own ``keepalived_parent.data`` when it has
   one (``parent_data``).
@@ -35,6 +38,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pykeepalived.daemon.reload_files import (
+    ACK_FD_ENV,
+    ReloadSettings,
+    ReloadTimer,
+    create_reload_file,
+    remove_reload_file,
+)
 from pykeepalived.daemon.respawn import RespawnPolicy
 from pykeepalived.daemon.sdnotify import Notifier, child_env
 from pykeepalived.notify.script import child_setup
@@ -42,6 +52,7 @@ from pykeepalived.notify.script import child_setup
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pykeepalived.config.build import LoadResult
     from pykeepalived.config.model.root import Config
     from pykeepalived.daemon.reload import ConfigLoader, ReloadQueue
 
@@ -69,6 +80,8 @@ SUBSYSTEM_ENV = "PYKEEPALIVED_SUBSYSTEM"
 """Names the subsystem in a child's environment (its command line may hold both -P and -C)."""
 EXIT_PERMANENT = 1
 """A child's exit status for "cannot run this configuration": do not respawn."""
+ACK_TIMEOUT = 60.0
+"""Seconds the ``reload_file`` waits for the children's "read" at most (a hung child)."""
 
 
 def configured_subsystems(config: Config) -> list[str]:
@@ -130,6 +143,7 @@ class Supervisor:
         select: Callable[[Config], Sequence[str]] = configured_subsystems,
         notifier: Notifier | None = None,
         quiet: bool = False,
+        settings: ReloadSettings | None = None,
     ) -> None:
         self._base = (sys.executable, "-m", "pykeepalived", *argv)
         self.children = [self._child(s) for s in subsystems]
@@ -149,6 +163,15 @@ class Supervisor:
         self._tg: asyncio.TaskGroup | None = None
         self.reloads: ReloadQueue | None = None
         """The parent's reload queue while :meth:`run` runs (with a ``reload_config``)."""
+        self.settings = settings or ReloadSettings()
+        """``reload_file``, ``reload_time_file``, ``reload_repeat`` of the running config."""
+        self._ack_r = self._ack_w = -1
+        self._awaiting: set[int | str] = set()
+        """Who has still to read the configuration: child pids, and ``parent``."""
+        self._reload_file: str | None = None
+        """The ``reload_file`` created for the reload under way."""
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.status = 0
 
     def _child(self, subsystem: str) -> Child:
@@ -171,18 +194,90 @@ class Supervisor:
 
     def reload(self) -> None:
         """SIGHUP: the children reload now, the parent's own reload is queued."""
+        self._begin_reading()
         self.forward(signal.SIGHUP)
         if self.reloads is not None:
             self.reloads.request()
+
+    def _begin_reading(self) -> None:
+        """Create the ``reload_file`` (if configured) and note who is to read the
+        configuration: the running children and the parent."""
+        path = self.settings.reload_file
+        if path is None:
+            return
+        readers: set[int | str] = {
+            c.proc.pid
+            for c in self.children
+            if c.proc is not None and c.proc.returncode is None and not c.retired
+        }
+        if self.reloads is not None:
+            readers.add("parent")
+        if not readers:
+            return
+        if self._reload_file is None:
+            if not create_reload_file(path):
+                return
+            self._reload_file = path
+        self._awaiting |= readers
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+        self._ack_timer = asyncio.get_running_loop().call_later(ACK_TIMEOUT, self._read_timeout)
+
+    def _has_read(self, who: int | str) -> None:
+        """``who`` (a child's pid, or ``parent``) has read the configuration (or is gone)."""
+        self._awaiting.discard(who)
+        if not self._awaiting and self._reload_file is not None:
+            self._end_reading()
+
+    def _end_reading(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self._reload_file is not None:
+            remove_reload_file(self._reload_file)
+            self._reload_file = None
+        self._awaiting.clear()
+
+    def _read_timeout(self) -> None:
+        self._ack_timer = None
+        log.warning(
+            "reload_file %s: no word from %s after %g s: removing it",
+            self._reload_file,
+            ", ".join(sorted(map(str, self._awaiting))),
+            ACK_TIMEOUT,
+        )
+        self._end_reading()
+
+    def _on_ack(self) -> None:
+        """A child wrote to the pipe: the pids of those that have read the configuration."""
+        try:
+            data = os.read(self._ack_r, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        for word in data.split():
+            with contextlib.suppress(ValueError):
+                self._has_read(int(word))
+
+    def _read_config(self) -> LoadResult:
+        """The parent's own reading (in a worker thread): tell the loop when it is done."""
+        assert self._reload_config is not None
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            return self._reload_config()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the parent stopped
+                loop.call_soon_threadsafe(self._has_read, "parent")
 
     async def run(self) -> int:
         """Run the children until :meth:`stop` or a permanent failure; the exit status."""
         from pykeepalived.daemon.reload import ReloadQueue
 
         loop = asyncio.get_running_loop()
+        self._loop = loop
         if self._reload_config is not None:
             self.reloads = ReloadQueue(
-                self._reload_config,
+                self._read_config,
                 self.apply_config,
                 observers=(self._notifier.reload_phase,),
             )
@@ -193,6 +288,10 @@ class Supervisor:
                 loop.add_signal_handler(sig, self.reload)
             else:
                 loop.add_signal_handler(sig, self.forward, sig)
+        if self.settings.reload_file is not None:
+            remove_reload_file(self.settings.reload_file)  # left by a crash during a reload
+        self._ack_r, self._ack_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        loop.add_reader(self._ack_r, self._on_ack)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -201,7 +300,12 @@ class Supervisor:
                 for child in self.children:
                     await self._start(child)
                 self._notifier.ready()
-                helpers = [tg.create_task(self._notifier.watchdog(), name="watchdog")]
+                helpers = [
+                    tg.create_task(self._notifier.watchdog(), name="watchdog"),
+                    tg.create_task(
+                        ReloadTimer(self.settings, self.reload).run(), name="reload timer"
+                    ),
+                ]
                 if self.reloads is not None:
                     helpers.append(tg.create_task(self.reloads.run(), name="parent reloads"))
                 await self._stopping.wait()
@@ -217,6 +321,11 @@ class Supervisor:
             for sig in (signal.SIGTERM, signal.SIGINT, *FORWARDED):
                 loop.remove_signal_handler(sig)
             self._notifier.close()
+            loop.remove_reader(self._ack_r)
+            self._end_reading()
+            os.close(self._ack_r)
+            os.close(self._ack_w)
+            self._ack_r = self._ack_w = -1
         log.info("Stopped")
         return self.status
 
@@ -227,6 +336,7 @@ class Supervisor:
 
         self._parent_data = parent_data_for(config)
         self.stop_timeout = config.root.child_wait_time
+        self.settings.update(config)
         wanted = [s for s in CHILD_FLAGS if s in set(self._select(config))]
         running = [c for c in self.children if not c.retired]
         have = {c.subsystem for c in running}
@@ -281,7 +391,8 @@ class Supervisor:
         child.starts += 1
         child.proc = await asyncio.create_subprocess_exec(
             *child.argv,
-            env={**self._env, SUBSYSTEM_ENV: child.subsystem},
+            env={**self._env, SUBSYSTEM_ENV: child.subsystem, ACK_FD_ENV: str(self._ack_w)},
+            pass_fds=(self._ack_w,) if self._ack_w >= 0 else (),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if self._quiet else None,
             stderr=subprocess.DEVNULL if self._quiet else None,
@@ -300,6 +411,7 @@ class Supervisor:
             status = await child.proc.wait()
             ran = loop.time() - started
             child.exits.append(status)
+            self._has_read(child.proc.pid)  # a dead child reads nothing
             if self._stopping.is_set() or child.retired:
                 return
             what = f"signal {-status}" if status < 0 else f"status {status}"
@@ -327,6 +439,8 @@ class Supervisor:
         if child.task is not None:
             child.task.cancel()
         await self._terminate([child])
+        if child.proc is not None:
+            self._has_read(child.proc.pid)
         with contextlib.suppress(ValueError):
             self.children.remove(child)
 

@@ -43,7 +43,8 @@ stop as on shutdown (notify DELETED, or FAULT without ``notify_deleted``); added
 as at boot. Every address wish is handed to the reconciler in one loop step, so a VIP moved
 between two MASTERs is never missing. Track scripts that did not change keep running.
 Not done by a reload (a warning says so): new VMAC interfaces, ``no_accept`` firewall
-changes, FIFO and GARP-spacing changes.
+changes, FIFO and GARP-spacing changes. The reload itself is :mod:`.vrrp_reload`; the
+snapshot the report files show is built by :mod:`.vrrp_report`.
 
 Shutdown (reference §4.6): running track scripts are stopped; every instance stops
 (priority-0 adverts, addresses released; both skipped with ``-V``); static records are
@@ -63,8 +64,9 @@ import socket
 import time
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import TYPE_CHECKING, Literal, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
+from pykeepalived.daemon import vrrp_reload
 from pykeepalived.daemon.dumps import (
     JSON_SIGNAL,
     STATS_CLEAR_SIGNAL,
@@ -73,6 +75,7 @@ from pykeepalived.daemon.dumps import (
     write_report,
 )
 from pykeepalived.daemon.reload import ConfigLoader, Lifecycle, QuietLifecycle, ReloadQueue
+from pykeepalived.daemon.vrrp_report import ReportSources, vrrp_report
 from pykeepalived.net.addresses import AddressReconciler, Drift, cleanup_stale, describe
 from pykeepalived.net.firewall import Firewall, FirewallGuard
 from pykeepalived.net.firewall_plan import FirewallSpec
@@ -82,7 +85,6 @@ from pykeepalived.net.model import (
 )
 from pykeepalived.net.netlink import AddressEvent, LinkEvent, LinkState, Netlink, NetlinkFailure
 from pykeepalived.net.vmac import VmacFailure, VmacManager
-from pykeepalived.notify.events import smtp_alert_enabled
 from pykeepalived.notify.fifo import vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.notify.smtp import Mailer
@@ -91,9 +93,7 @@ from pykeepalived.vrrp.events import (
     AddressLost,
     Input,
     LinkChanged,
-    Startup,
     State,
-    TrackerFault,
 )
 from pykeepalived.vrrp.io.announce import LoopAnnouncer, NetSender
 from pykeepalived.vrrp.io.driver import (
@@ -131,34 +131,23 @@ from pykeepalived.vrrp.plan import (
     no_accept_owners,
     plan_vrrp,
 )
-from pykeepalived.vrrp.reload_plan import ReloadPlan, plan_reload
 from pykeepalived.vrrp.report import (
-    InstanceView,
-    ScriptView,
-    SyncGroupView,
-    TrackedView,
-    TrackFileView,
-    TrackProcessView,
     VrrpReport,
     render_data,
     render_json,
     render_stats,
 )
-from pykeepalived.vrrp.report_config import globals_view, instance_view
 from pykeepalived.vrrp.sync_group import SyncCoordinator
-from pykeepalived.vrrp.timers import master_down_us
 from pykeepalived.vrrp.track import (
     Tracker,
     TrackerKind,
     TrackerSet,
     TrackerStatus,
-    TrackEvaluation,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.root import Config
     from pykeepalived.net.vmac_plan import VmacSpec
     from pykeepalived.notify.events import SmtpAlert
@@ -538,376 +527,9 @@ class VrrpApp:
     # ---- reload (SIGHUP) ---------------------------------------------------------------------
 
     async def reload(self, config: Config) -> str:
-        """Apply a new, valid configuration (reference §4.5); returns the summary line.
-
-        Everything that can fail or block (the plan, new sources and sockets, the files and
-        processes of new trackers) is done first, while nothing has changed yet. The rest
-        runs in one loop step, with no await: every instance's new addresses reach the
-        reconciler together, so that its next round sees only the final state (a VIP moved
-        from one MASTER to another is never missing)."""
-        if self._stop.is_set():
-            return "vrrp: stopping, nothing reloaded"
-        loop = asyncio.get_running_loop()
-        new_plan = plan_vrrp(config)
-        self._check_reload(config, new_plan)
-        changes = plan_reload(self._plan, new_plan)
-        for warning in new_plan.warnings:
-            log.warning("%s", warning)
-        skipped = self._refused_by_reload(changes)
-        if skipped:
-            new_plan = replace(
-                new_plan,
-                instances=tuple(p for p in new_plan.instances if p.name not in skipped),
-                groups=tuple(
-                    (g, kept)
-                    for g, ms in new_plan.groups
-                    if len(kept := tuple(m for m in ms if m not in skipped)) >= 2
-                ),
-            )
-            changes = plan_reload(self._plan, new_plan)
-        for change in changes.instances:
-            if change.kind in ("changed", "rebuilt"):
-                log.info(
-                    "(%s) changed by reload: %s%s",
-                    change.name,
-                    ", ".join(change.changed),
-                    f" (new endpoint and driver, state kept: {', '.join(change.rebuild)})"
-                    if change.rebuild
-                    else "",
-                )
-            for what in change.unsupported:
-                log.warning(
-                    "(%s) reload cannot change %s yet: the running setting stays until a restart",
-                    change.name,
-                    what,
-                )
-        # -- preparation: may fail or wait; nothing has changed yet
-        gd, vrrp = config.global_defs, config.vrrp
-        policy = ScriptPolicy.from_globals(gd)
-        scripts: VrrpScriptTracker | None = None
-        if _script_setup(self._config) != _script_setup(config):
-            scripts = await asyncio.to_thread(
-                VrrpScriptTracker.from_config, vrrp, policy, self._runner, self._on_script
-            )
-        files = tracked_names(vrrp, "files")
-        file_watcher = TrackFileWatcher(
-            (f for f in vrrp.track_files if f.name in files), self._on_file
-        )
-        new_files = file_watcher.files != self._files.files
-        if new_files and file_watcher.files:
-            await asyncio.to_thread(file_watcher.initialise)
-        processes = tracked_names(vrrp, "processes")
-        process_watcher = TrackProcessWatcher(
-            (p for p in vrrp.track_processes if p.name in processes), self._on_process
-        )
-        new_processes = process_watcher.processes != self._processes.processes
-        if new_processes and process_watcher.processes:
-            await asyncio.to_thread(process_watcher.initialise, loop.time())
-        sources: dict[str, IPAddr] = {}
-        for change in changes.of_kind("added", "rebuilt"):
-            assert change.new is not None
-            old = self._instances.get(change.old_name or "")
-            same_source = (
-                old is not None
-                and change.old is not None
-                and (change.old.inst.src_ip, change.old.group, change.old.peers[:1])
-                == (change.new.inst.src_ip, change.new.group, change.new.peers[:1])
-            )
-            sources[change.name] = (
-                old.endpoint.local
-                if old is not None and same_source
-                else await self._source(change.new)
-            )
-        if self._stop.is_set():
-            return "vrrp: stopping, nothing reloaded"
-        self._open_reload_sockets(changes, sources)
-        # -- apply: one loop step from here on (no await)
-        try:
-            self._apply_reload(
-                config,
-                new_plan,
-                changes,
-                sources,
-                scripts,
-                file_watcher if new_files else None,
-                process_watcher if new_processes else None,
-                policy,
-            )
-        except Exception:
-            self._repair()  # what was applied stays; no instance is left without a driver
-            raise
-        summary = changes.summary()
-        if skipped:
-            summary += f" (not added: {', '.join(sorted(skipped))})"
-        return summary
-
-    def _check_reload(self, config: Config, plan: VrrpPlan) -> None:
-        """Refuse (before anything changes) what cannot run: one VRID twice on one socket;
-        warn about what a reload does not set up (the ``no_accept`` firewall)."""
-        seen: dict[tuple[object, ...], str] = {}
-        for p in plan.instances:
-            src = p.inst.src_ip if p.unicast else None
-            key = (p.interface, p.family, p.group, src, p.params.vrid, p.vmac is not None)
-            other = seen.setdefault(key, p.name)
-            if other != p.name:
-                raise StartupError(
-                    f"({p.name}) VRID {p.params.vrid} is used by {other} too on {p.interface}"
-                )
-        old_gd, gd = self._config.global_defs, config.global_defs
-        fifos = ("notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script")
-        for name in fifos:
-            if getattr(old_gd, name) != getattr(gd, name):
-                log.warning(
-                    "reload cannot change %s yet: the running FIFO stays until a restart", name
-                )
-        if (plan.pacing, plan.default_pacing) != (self._plan.pacing, self._plan.default_pacing):
-            log.warning(
-                "reload cannot change garp_group / vrrp_garp_interval / vrrp_gna_interval yet:"
-                " the running spacing stays until a restart"
-            )
-        guarded = set(self._guard.owners) if self._guard is not None else set()
-        for name in sorted(set(no_accept_owners(plan)) - guarded):
-            log.warning(
-                "(%s) no_accept is not enforced for an instance a reload added, renamed or"
-                " changed to no_accept: restart to install its firewall rule",
-                name,
-            )
-
-    def _open_reload_sockets(self, changes: ReloadPlan, sources: dict[str, IPAddr]) -> None:
-        """Open (and start) the sockets the added and rebuilt instances need, before
-        anything changes; none is left open if one fails."""
-        before = set(self._sockets)
-        try:
-            for change in changes.of_kind("added", "rebuilt"):
-                assert change.new is not None
-                if not _own_vmac_socket(change.new):
-                    self._socket_for(change.new, sources[change.name], start=True)
-        except StartupError:
-            for key in set(self._sockets) - before:
-                sock, _ = self._sockets.pop(key)
-                sock.close()
-            raise
-
-    def _refused_by_reload(self, changes: ReloadPlan) -> set[str]:
-        """New instances a reload cannot start (a new VMAC interface); logged."""
-        skipped: set[str] = set()
-        for change in changes.of_kind("added"):
-            assert change.new is not None
-            if change.new.vmac is not None:
-                log.warning(
-                    "(%s) not added: creating a VMAC interface (use_vmac) on reload is not"
-                    " supported yet; restart to add this instance",
-                    change.name,
-                )
-                skipped.add(change.name)
-        return skipped
-
-    def _apply_reload(
-        self,
-        config: Config,
-        new_plan: VrrpPlan,
-        changes: ReloadPlan,
-        sources: dict[str, IPAddr],
-        scripts: VrrpScriptTracker | None,
-        files: TrackFileWatcher | None,
-        processes: TrackProcessWatcher | None,
-        policy: ScriptPolicy,
-    ) -> None:
-        """The synchronous part of :meth:`reload` (see there)."""
-        assert self._sink is not None
-        sink = self._sink
-        old_instances = dict(self._instances)
-        # 1. removed instances stop first (priority 0 as MASTER, DELETED/FAULT notify with
-        #    the old configuration), and their drivers are left
-        affected: set[VrrpDriver] = set()
-        for change in changes.of_kind("removed"):
-            name = change.name
-            inst = old_instances[name]
-            if inst.driver is not None:
-                if self._running(inst.driver):
-                    inst.driver.remove(name)
-                affected.add(inst.driver)
-            self._detach(name, inst.plan.params.vrid)
-            sink.set_desired(name, NetState())
-            log.info("(%s) removed by reload", name)
-            if inst.plan.vmac is not None:
-                log.info("(%s) its VMAC %s stays until exit", name, inst.plan.vmac.ifname)
-        # 2. the trackers and the notifier follow the new configuration
-        if scripts is not None:  # else every tracked script is as it was: it runs on
-            kept = scripts.adopt(self._scripts)
-            restarted = sorted(set(scripts.names) - set(kept))
-            log.info(
-                "track scripts: %s kept, %s (re)started",
-                ", ".join(sorted(kept)) or "none",
-                ", ".join(restarted) or "none",
-            )
-            self._scripts = scripts
-            self._policy = policy
-            self._run_tracker("scripts", scripts.run())
-        if files is not None:
-            self._files = files
-            self._run_tracker("files", files.run())
-        if processes is not None:
-            self._processes = processes
-            self._run_tracker("processes", processes.run())
-        self._config = config
-        self._mailer.reconfigure(config.global_defs)
-        self._report_paths = paths_for(config, self._options.config_id)
-        self._notifier.reconfigure(config.vrrp, config.global_defs)
-        old_trackers = self._trackers
-        self._plan = new_plan
-        self._trackers, self._dropped = self._usable_trackers()
-        for line in self._dropped:
-            log.warning("%s", line)
-        # 3. the new instance table: unchanged ones as they are, changed ones with their
-        #    new endpoint, rebuilt ones on a new socket, added ones built
-        instances: dict[str, _Instance] = {}
-        for change in changes.instances:
-            if change.kind == "removed":
-                continue
-            assert change.new is not None
-            plan, name = change.new, change.name
-            if change.kind == "added":
-                continue  # built below, once the table has every kept instance
-            inst = old_instances[change.old_name or name]
-            if inst.driver is not None and change.kind == "rebuilt":
-                affected.add(inst.driver)
-            instances[name] = inst
-        self._instances = instances
-        # every rebuilt instance leaves its mux before any attaches (names may be swapped)
-        vmac_muxes: dict[str, SocketMux] = {}
-        for change in changes.of_kind("rebuilt"):
-            assert change.old is not None
-            assert change.new is not None
-            if _own_vmac_socket(change.new):
-                vmac_muxes[change.name] = self._muxes[change.old.name]
-            self._detach(change.old.name, change.old.params.vrid)
-        reconfigure: dict[str, tuple[Endpoint, TrackerSet]] = {}
-        for change in changes.instances:
-            if change.kind in ("removed", "added"):
-                continue
-            assert change.new is not None
-            assert change.old is not None
-            plan, name, inst = change.new, change.name, self._instances[change.name]
-            trackers_same = self._trackers[name] == old_trackers.get(change.old.name)
-            if change.kind == "unchanged" and trackers_same:
-                inst.plan = plan
-                continue
-            trackers = self._carried_trackers(name, plan, inst.trackers)
-            if change.kind == "rebuilt" and _own_vmac_socket(plan):
-                # its VMAC's sender and receiver stay (a reload does not redo VMACs)
-                mux = vmac_muxes[name]
-                ep = inst.endpoint
-                endpoint = self._new_endpoint(plan, ep.local, ep.socket, ep)
-                self._attach(plan, ep.local, mux)
-            elif change.kind == "rebuilt":
-                sock, mux = self._socket_for(plan, sources[name], start=True)
-                endpoint = self._new_endpoint(plan, sources[name], sock, inst.endpoint)
-                self._attach(plan, sources[name], mux)
-            else:
-                ep = inst.endpoint
-                endpoint = self._new_endpoint(plan, ep.local, ep.socket, ep)
-            reconfigure[name] = (endpoint, trackers)
-            inst.plan = plan
-            if change.renamed:
-                if change.old.name in self._transitions.last:
-                    self._transitions.last[name] = self._transitions.last.pop(change.old.name)
-                sink.set_desired(change.old.name, NetState())
-        added: list[str] = []
-        for change in changes.of_kind("added"):
-            assert change.new is not None
-            self._instances[change.name] = self._new_instance(
-                change.new, sources[change.name], start=True
-            )
-            added.append(change.name)
-        # keep the configuration's order (reports, units)
-        self._instances = {
-            p.name: self._instances[p.name] for p in new_plan.instances if p.name in self._instances
-        }
-        # 4. drivers: the untouched ones go on; those of removed, rebuilt and regrouped
-        #    instances are replaced by drivers around the same machines
-        new_name = {c.old_name: c.name for c in changes.instances if c.old_name is not None}
-        fresh_names = {new_name.get(n, n) for d in affected for n in d.names}
-        fresh_names = (fresh_names & self._instances.keys()) | set(added)
-        for driver in affected:
-            driver.detach()
-        self._waiting = [d for d in self._waiting if d not in affected]
-        # 5. new parameters: in place through a running driver (one step each), or on the
-        #    machine before its new driver adopts it
-        now = self._timers.time() if self._timers is not None else 0.0
-        old_evals: dict[str, TrackEvaluation] = {}
-        for name, (endpoint, trackers) in reconfigure.items():
-            inst = self._instances[name]
-            old_evals[name] = inst.trackers.current
-            inst.endpoint, inst.trackers = endpoint, trackers
-            priority = trackers.current.priority
-            if name in fresh_names or inst.driver is None:
-                inst.machine.reconfigure(endpoint.params, now, priority)
-            else:
-                inst.driver.reconfigure(name, endpoint, priority)
-        drivers = [d for d in self._drivers if d not in affected]
-        fresh: list[VrrpDriver] = []
-        for unit, members in self._units(new_plan, fresh_names):
-            driver = self._new_driver(unit, members)
-            drivers.append(driver)
-            fresh.append(driver)
-        self._drivers = drivers
-        if self._started:
-            for driver in fresh:
-                self._resume(driver, added)
-        for name, (_, trackers) in reconfigure.items():
-            inst = self._instances[name]
-            new_eval, old_eval = trackers.current, old_evals[name]
-            if self._running(inst.driver) and (
-                new_eval.fault != old_eval.fault or new_eval.reason != old_eval.reason
-            ):
-                inst.driver.feed(name, TrackerFault(new_eval.fault, new_eval.reason))
-        # 6. every changed MASTER's records and the static ones, in this same step
-        for name in reconfigure:
-            inst = self._instances[name]
-            if inst.driver is not None and inst.driver.states.get(name) is State.MASTER:
-                sink.set_desired(name, inst.endpoint.records)
-        sink.set_desired(STATIC_OWNER, new_plan.static)
-        self._close_unused_sockets()
-        if self._sender is not None:
-            self._sender.prepare(t for p in new_plan.instances for t in p.targets)
-        if self._waiting:
-            self._start_ready()
-
-    def _repair(self) -> None:
-        """After a reload failed half-way: every instance gets a running driver again
-        (alone if its sync group cannot be rebuilt)."""
-        orphans = {
-            name
-            for name, inst in self._instances.items()
-            if inst.driver is None or inst.driver.closed or inst.driver not in self._drivers
-        }
-        if not orphans:
-            return
-        log.error("reload failed half-way: restarting the drivers of %s", ", ".join(orphans))
-        try:
-            units = self._units(self._plan, orphans)
-        except ValueError:
-            units = [(SoloUnit(self._instances[n].machine), [n]) for n in orphans]
-        for unit, members in units:
-            driver = self._new_driver(unit, members)
-            self._drivers.append(driver)
-            if self._started:
-                fresh = [n for n in members if self._instances[n].machine.state is State.INIT]
-                self._resume(driver, fresh)
-
-    def _resume(self, driver: VrrpDriver, added: list[str]) -> None:
-        """Run a driver a reload built: its running machines are adopted as they are; its
-        new instances start as at boot (all new: it waits for its weight-0 scripts)."""
-        new = [n for n in driver.names if n in added]
-        if len(new) == len(driver.names):
-            self._waiting.append(driver)
-            return
-        driver.adopt()
-        for name in new:
-            for event in self._initial_inputs(name):
-                driver.feed(name, event)
-            driver.feed(name, Startup())
+        """Apply a new, valid configuration (reference §4.5); returns the summary line
+        (:func:`.vrrp_reload.reload`)."""
+        return await vrrp_reload.reload(self, config)
 
     def _initial_inputs(self, name: str) -> list[Input]:
         inst = self._instances[name]
@@ -917,19 +539,6 @@ class VrrpApp:
             events.append(LinkChanged(False))
         events.extend(inst.trackers.initial_inputs())
         return events
-
-    def _carried_trackers(self, name: str, plan: InstancePlan, old: TrackerSet) -> TrackerSet:
-        """Instance ``name``'s new tracker set, with what the old one knew of the trackers
-        they share (a changed script's last result stands until the new one reports); the
-        others as at start-up."""
-        initial = self._initial_status(name)
-        shared = {(t.kind, t.name) for t in old.trackers}
-        for t in self._trackers[name]:
-            if t.kind == "interface":
-                initial[t.kind, t.name] = self._links.get(t.name, False)
-            elif (t.kind, t.name) in shared:
-                initial[t.kind, t.name] = old.status(t.kind, t.name)
-        return TrackerSet(plan.inst.priority, self._trackers[name], initial)
 
     async def _read_trackers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read the tracked files (creating ``init_file``s) and count the tracked processes,
@@ -1395,147 +1004,23 @@ class VrrpApp:
         loop_now, wall_now = time.monotonic(), time.clock_gettime(time.CLOCK_REALTIME)
         with contextlib.suppress(RuntimeError):
             loop_now = asyncio.get_running_loop().time()
-
-        def wall(t: float) -> float:
-            return wall_now - (loop_now - t)
-
-        created = wall_now - (time.monotonic() - self._created_at[0])
-        gd, vrrp = self._config.global_defs, self._config.vrrp
-        instances = tuple(
-            self._instance_view(inst, self._transitions.last.get(name), wall, created)
-            for name, inst in self._instances.items()
+        sources = ReportSources(
+            config=self._config,
+            plan=self._plan,
+            instances=self._instances,
+            transitions=self._transitions.last,
+            trackers=self._trackers,
+            scripts=self._scripts,
+            files=self._files,
+            processes=self._processes,
+            policy=self._policy,
         )
-        states = {v.name: v.state for v in instances}
-        groups = tuple(
-            SyncGroupView(
-                gname,
-                _group_state([states.get(m, State.INIT) for m in members]),
-                members,
-                member_faults=sum(states.get(m) is State.FAULT for m in members),
-                members_init=sum(states.get(m, State.INIT) is State.INIT for m in members),
-            )
-            for gname, members in self._plan.groups
-        )
-        tracking: dict[tuple[str, str], list[TrackedView]] = {}
-        for v in instances:
-            for kind, items in (("script", v.track_scripts), ("file", v.track_files)):
-                for t in items:
-                    tracking.setdefault((kind, t.name), []).append(TrackedView(v.name, t.weight))
-            for t in v.track_processes:
-                tracking.setdefault(("process", t.name), []).append(TrackedView(v.name, t.weight))
-        scripts = tuple(
-            ScriptView(
-                s.name,
-                s.script.command,
-                interval=s.interval,
-                timeout=s.timeout,
-                weight=s.weight,
-                reverse=s.weight_reverse,
-                rise=s.rise,
-                fall=s.fall,
-                status=_script_status(self._scripts.status(s.name), s.init_fail),
-                uid=self._credentials(s.script)[0],
-                gid=self._credentials(s.script)[1],
-                tracking=tuple(tracking.get(("script", s.name), ())),
-            )
-            for s in vrrp.vrrp_scripts
-            if ("script", s.name) in tracking
-        )
-        files = tuple(
-            TrackFileView(
-                f.name,
-                f.file,
-                status=self._files.value(f.name),
-                weight=f.weight,
-                reverse=f.weight_reverse,
-                tracking=tuple(tracking.get(("file", f.name), ())),
-            )
-            for f in self._files.files
-        )
-        processes = tuple(
-            TrackProcessView(
-                p.name,
-                p.process,
-                parameters=" ".join(p.params) if p.params else None,
-                param_match=p.param_match if p.params else "none",
-                min_processes=p.quorum,
-                max_processes=p.quorum_max,
-                have_quorum=bool(self._processes.status(p.name)),
-                weight=p.weight,
-                reverse=p.weight_reverse,
-                terminate_delay=p.terminate_delay or 0.0,
-                fork_delay=p.fork_delay or 0.0,
-                full_command=p.full_command,
-                tracking=tuple(tracking.get(("process", p.name), ())),
-            )
-            for p in self._processes.processes
-        )
-        return VrrpReport(
-            globals=globals_view(gd, socket.gethostname(), netns=self._config.root.net_namespace),
-            instances=instances,
-            sync_groups=groups,
-            scripts=scripts,
-            track_files=files,
-            track_processes=processes,
-            json_version=gd.json_version,
-        )
-
-    def _credentials(self, script: Script) -> tuple[int, int]:
-        creds = self._policy.credentials_for(script)
-        return (0, 0) if isinstance(creds, str) else (creds.uid, creds.gid)
-
-    def _instance_view(
-        self,
-        inst: _Instance,
-        transition: float | None,
-        wall: Callable[[float], float],
-        created: float,
-    ) -> InstanceView:
-        plan, machine, ep = inst.plan, inst.machine, inst.endpoint
-        defs = self._config.global_defs
-        base = instance_view(
-            plan.inst,
-            plan.params,
-            interface=plan.interface,
-            group=plan.group,
-            peers=plan.peers,
-            ttl=plan.ttl,
-            check_unicast_src=plan.check_unicast_src,
-            auth_type=_AUTH_NUMBERS[plan.auth.type],
-            smtp_alert=smtp_alert_enabled(plan.inst.smtp_alert, defs),
-            notify_priority_changes=bool(
-                plan.inst.notify_priority_changes
-                if plan.inst.notify_priority_changes is not None
-                else defs.vrrp_notify_priority_changes
-            ),
-            credentials=self._credentials,
-            trackers=self._trackers[plan.name],
-        )
-        state = inst.driver.states.get(plan.name, machine.state) if inst.driver else machine.state
-        master_us = round(machine.master_adver_int * 1_000_000)
-        deadline = machine.next_deadline()
-        fileno = getattr(ep.socket, "fileno", None)
-        fd = fileno() if callable(fileno) else None
-        theirs = machine.master_address is not None and machine.master_address != ep.local
-        return replace(
-            base,
-            state=state,
-            wantstate=State.MASTER if state is State.MASTER or machine.wants_master else state,
-            master_router=machine.master_address if theirs else None,
-            master_priority=(machine.master_priority or 0) if theirs else 0,
-            master_adver_int=machine.master_adver_int,
-            last_transition=wall(transition) if transition is not None else created,
-            read_timeout=wall(deadline) if deadline is not None else None,
-            master_down_us=master_down_us(
-                machine.priority, master_us, plan.params.version, plan.params.down_timer_adverts
-            ),
-            src_ip=ep.local,
-            effective_priority=machine.priority,
-            total_priority=machine.priority,
-            vmac_ifname=plan.vmac.ifname if plan.vmac is not None else "",
-            vipset=state is State.MASTER,
-            sockets=(fd, fd) if isinstance(fd, int) and fd >= 0 else None,
-            stats=replace(ep.stats),
+        return vrrp_report(
+            sources,
+            loop_now=loop_now,
+            wall_now=wall_now,
+            created=wall_now - (time.monotonic() - self._created_at[0]),
+            hostname=socket.gethostname(),
         )
 
     async def _shutdown(
@@ -1662,50 +1147,6 @@ class VrrpApp:
         mux = SocketMux(group=plan.group)
         self._receivers.append((receiver, mux))
         return sender, mux
-
-
-_AUTH_NUMBERS: dict[AuthType, Literal[0, 1, 2]] = {
-    AuthType.NONE: 0,
-    AuthType.PASS: 1,
-    AuthType.AH: 2,
-}
-
-
-def _script_setup(config: Config) -> tuple[object, ...]:
-    """What the ``vrrp_script`` runner depends on: the tracked scripts and the globals of
-    the script policy (equal: the running scripts go on untouched)."""
-    gd, vrrp = config.global_defs, config.vrrp
-    names = tracked_names(vrrp, "scripts")
-    return (
-        tuple(s for s in vrrp.vrrp_scripts if s.name in names),
-        gd.script_user,
-        gd.script_group,
-        gd.enable_script_security,
-        gd.use_symlink_paths,
-        gd.set_supplementary_groups,
-    )
-
-
-def _own_vmac_socket(plan: InstancePlan) -> bool:
-    """The instance sends and receives on its VMAC (``use_vmac`` without ``vmac_xmit_base``)."""
-    return plan.vmac is not None and not plan.vmac.xmit_base
-
-
-def _script_status(ok: bool | None, init_fail: bool) -> str:
-    if ok is None:
-        return "INIT/FAILED" if init_fail else "INIT"
-    return "GOOD" if ok else "BAD"
-
-
-def _group_state(states: list[State]) -> State:
-    """A sync group's state from its members' (keepalived: all MASTER, any FAULT...)."""
-    if any(s is State.FAULT for s in states):
-        return State.FAULT
-    if states and all(s is State.MASTER for s in states):
-        return State.MASTER
-    if any(s is State.BACKUP for s in states):
-        return State.BACKUP
-    return State.INIT
 
 
 def _write_data(path: str, report: VrrpReport) -> None:

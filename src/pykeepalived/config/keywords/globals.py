@@ -474,8 +474,8 @@ GLOBAL_DEFS = BlockSchema(
             status=_NE,
             note="pykeepalived always checks a new configuration before it reloads",
         ),
-        Kw("reload_time_file", string, status=_NI),
-        Kw("reload_repeat", boolean, status=_NI),
+        Kw("reload_time_file", string),
+        Kw("reload_repeat", boolean),
         Kw("reload_file", _optional_name("/run/keepalived/keepalived.reload")),
         Kw(
             "tmp_config_directory",
