@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -374,16 +375,22 @@ def _run_daemon(
         return check_exit_code(result) or ExitCode.USAGE
     from pykeepalived.daemon import (
         CHILD_ENV,
-        DEFAULT_CHECKERS_PID_FILE,
-        DEFAULT_PID_FILE,
-        DEFAULT_VRRP_PID_FILE,
         DaemonOptions,
         run_daemon,
         run_parent,
         subsystems_for,
         valid_facility,
     )
+    from pykeepalived.daemon.pidfiles import pid_paths
 
+    pids = pid_paths(
+        config.root.instance,
+        config.root.use_pid_dir,
+        main=values.get("pid") or None,
+        vrrp=values.get("vrrp_pid") or None,
+        checkers=values.get("checkers_pid") or None,
+    )
+    created = pids.directory is not None and _make_pid_dir(pids.directory)
     facility = values.get("log_facility")
     if facility is not None and not valid_facility(facility):
         sys.stderr.write(f"Invalid log facility '{facility}'\n")  # keepalived: default stays
@@ -398,9 +405,10 @@ def _run_daemon(
         dont_release_ipvs="dont_release_ipvs" in counts,
         dont_respawn="dont_respawn" in counts,
         ignore_sigint="ignore_sigint" in counts,
-        pid_file=values.get("pid") or DEFAULT_PID_FILE,
-        vrrp_pid_file=values.get("vrrp_pid") or DEFAULT_VRRP_PID_FILE,
-        checkers_pid_file=values.get("checkers_pid") or DEFAULT_CHECKERS_PID_FILE,
+        pid_file=pids.main,
+        vrrp_pid_file=pids.vrrp,
+        checkers_pid_file=pids.checkers,
+        instance=config.root.instance,
         lb_backend=values.get("lb_backend"),
         control_socket=values.get("control_socket"),
         reload_config=functools.partial(load, path, _load_options(values, counts)),
@@ -423,9 +431,29 @@ def _run_daemon(
         from pykeepalived.daemon.background import detach
 
         detach()  # returns in the daemon; the foreground process exits with its start-up
-    if len(wanted) == 1 and "all" not in counts:
-        return run_daemon(config, options, wanted[0])
-    return run_parent(options, argv, wanted, config)
+    try:
+        if len(wanted) == 1 and "all" not in counts:
+            return run_daemon(config, options, wanted[0])
+        return run_parent(options, argv, wanted, config)
+    finally:
+        if created and pids.directory is not None:
+            with contextlib.suppress(OSError):  # keepalived: only when empty
+                os.rmdir(pids.directory)
+
+
+def _make_pid_dir(path: str) -> bool:
+    """Create keepalived's pid directory (mode 0755 whatever the umask); True when created
+    here (it is removed at exit when empty, as keepalived does). A failure is reported as
+    keepalived reports it; writing the pid files then says what is wrong."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        return False
+    except OSError:
+        sys.stderr.write(f"Unable to create directory {path}\n")
+        return False
+    os.chmod(path, 0o755)
+    return True
 
 
 def _umask(text: str | None) -> int | None:

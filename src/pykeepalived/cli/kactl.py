@@ -64,8 +64,14 @@ def _process_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     c.add_argument("-o", "--output", help="write it to this file instead of stdout")
     helptext = "make the running daemon reload its configuration (SIGHUP to its main pid)"
     c = sub.add_parser("reload", help=helptext, description=helptext)
+    c.add_argument("-p", "--pid", help="the daemon's pid file (as its -p)")
     c.add_argument(
-        "-p", "--pid", default="/run/keepalived.pid", help="the daemon's pid file (as its -p)"
+        "--instance",
+        metavar="NAME",
+        help="the daemon's 'instance NAME' (pid file /run/keepalived/keepalived_NAME.pid)",
+    )
+    c.add_argument(
+        "--use-pid-dir", action="store_true", help="the daemon has 'use_pid_dir' (/run/keepalived/)"
     )
     helptext = (
         "remove everything a configuration would have installed (VIPs, routes, rules, VMACs,"
@@ -81,13 +87,16 @@ def _reload(ns: argparse.Namespace) -> int:
     import os
     import signal
 
+    from pykeepalived.daemon.pidfiles import pid_paths
+
+    path = ns.pid or pid_paths(ns.instance, ns.use_pid_dir).main
     try:
-        with open(ns.pid, encoding="ascii") as f:
+        with open(path, encoding="ascii") as f:
             pid = int(f.read().strip())
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        sys.stderr.write(f"kactl reload: {ns.pid}: {why}\n")
+        sys.stderr.write(f"kactl reload: {path}: {why}\n")
         return 1
     sys.stderr.write(f"reload requested (SIGHUP to pid {pid})\n")
     return 0

@@ -125,6 +125,8 @@ class DaemonOptions:
     """``-P`` (``vrrp``) and/or ``-C`` (``check``): run only these (empty: all)."""
     run_all: bool = False
     """``--all``: run the subsystems even when the configuration has nothing for them."""
+    instance: str | None = None
+    """``instance NAME`` (root keyword): in the syslog ident, log and pid file names."""
 
 
 def subsystems_for(config: Config, options: DaemonOptions) -> tuple[str, ...]:
@@ -136,13 +138,17 @@ def subsystems_for(config: Config, options: DaemonOptions) -> tuple[str, ...]:
 
 
 def control_socket_path(options: DaemonOptions) -> str:
-    """The checker's control socket: ``--control-socket``, else ``checker.sock`` next to a
-    ``-c`` pid file that is not the default one (so that daemons started with their own pid
-    files, as tests do, do not share a socket), else the default path."""
+    """The checker's control socket: ``--control-socket``, else ``checker_NAME.sock`` next to
+    the checker's pid file with ``instance NAME``, else ``checker.sock`` next to a ``-c`` pid
+    file that is not the default one (so that daemons started with their own pid files, as
+    tests do, do not share a socket), else the default path."""
     from pykeepalived.control.client import DEFAULT_SOCKET
 
     if options.control_socket:
         return options.control_socket
+    if options.instance is not None:  # one socket per instance, next to its pid files
+        name = f"checker_{options.instance}.sock"
+        return os.path.join(os.path.dirname(options.checkers_pid_file) or ".", name)
     if options.checkers_pid_file != DEFAULT_CHECKERS_PID_FILE:
         return os.path.join(os.path.dirname(options.checkers_pid_file) or ".", "checker.sock")
     return DEFAULT_SOCKET
@@ -186,8 +192,10 @@ def default_log_file() -> str:
 def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[logging.Handler]:
     """Set up the root logger as keepalived logs in ``process`` (``parent``, ``vrrp`` or
     ``check``); returns the handlers installed."""
+    from pykeepalived.daemon.pidfiles import ident as instance_ident
+
     handlers: list[logging.Handler] = []
-    ident = IDENTS[process]
+    ident = instance_ident(IDENTS[process], options.instance)
     console = logging.Formatter(
         f"%(asctime)s {ident}[%(process)d]: %(message)s", datefmt=DATE_FORMAT
     )
@@ -196,7 +204,8 @@ def configure_logging(options: DaemonOptions, process: str = "vrrp") -> list[log
         stream.setFormatter(console)
         handlers.append(stream)
     if options.log_file is not None:
-        path = subsystem_log_file(options.log_file or default_log_file(), LOG_SUFFIXES[process])
+        suffix = LOG_SUFFIXES[process] + (f"_{options.instance}" if options.instance else "")
+        path = subsystem_log_file(options.log_file or default_log_file(), suffix)
         try:
             file_handler = logging.FileHandler(path, encoding="utf-8")
         except OSError as exc:
