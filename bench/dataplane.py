@@ -4,7 +4,7 @@ Topology (one lab, every target measured in the same run): three network namespa
 
 * ``c`` (client): 198.51.100.2/24, default route via the director; runs ``wrk``;
 * ``d`` (director): 198.51.100.1 towards the client, 192.0.2.1 towards the servers, forwarding
-  on, the VIPs 203.0.113.100-102 on ``lo``;
+  on, the VIPs 203.0.113.100-103 on ``lo``;
 * ``s`` (real servers): 192.0.2.11-13, default route via the director (NAT replies come back
   through it); three nginx-light processes (one worker each, ``return 200``, keep-alive), one
   per address.
@@ -16,34 +16,56 @@ Targets, all on port 80 and measured with the same ``wrk -t2 -c CONNECTIONS -d S
 - ``nftables``: 203.0.113.100, :class:`~pykeepalived.lb.nftables.NftablesBackend` (NAT, ``rr``)
   applied by a helper process inside the director namespace (``ip netns exec``) through
   :class:`~pykeepalived.lb.reconcile.LbReconciler`; the table stays after the helper exits;
+- ``nftables1``: 203.0.113.103, a second service of the same table with rs1 alone: the same
+  NAT path as ``nftables`` in front of the same single server as ``direct`` (not measured
+  with ``--servers 1``, where ``nftables`` is that already);
 - ``proxy``: 203.0.113.101, :class:`~pykeepalived.lb.proxy.ProxyBackend` (``rr``, uvloop when
   installed, ``os.splice`` where available) in a helper process in the director namespace;
 - ``haproxy``: 203.0.113.102, Debian's HAProxy, our own configuration (``mode tcp``,
   ``balance roundrobin`` over the same three servers, its default thread count).
 
 Before measuring, six fresh HTTP/1.0 connections per target record which real servers answered
-(``served_by``: one server for ``direct``, all three for the balancers). ``--servers 1`` puts
-only rs1 behind the balancers: the same server as ``direct``, so that the ratio then measures the
-balancer alone and not also three nginx processes sharing the two CPUs. The nftables table is
-installed before the first measurement and stays for the whole run, so the ``direct`` path
-crosses the director's conntrack too. Each round measures every target once (after a
-``--warmup`` wrk run whose figures are dropped), the first in the order direct, nftables, proxy,
-haproxy, each next one in that order rotated by one; with ``--rounds`` > 1 the medians are
-reported (and every round's requests/s). The machine is shared and nothing is pinned: the
-1-minute load average is read before and after each measurement and reported with it.
+(``served_by``: one server for ``direct`` and ``nftables1``, all three for the balancers).
+``--servers 1`` puts only rs1 behind the balancers. The nftables table is installed before the
+first measurement and stays for the whole run, so the ``direct`` path crosses the director's
+conntrack too. Each round measures every target once (after a ``--warmup`` wrk run whose
+figures are dropped), the first in the order of ``--only``, each next one in that order rotated
+by one; with ``--rounds`` > 1 the medians are reported, with every round's figures
+(``rps_all``, ``rounds_detail``, ``rps_spread``) and the per-round ratios (``ratio_rounds``:
+the targets of one round ran within a minute of each other).
+
+Where the CPU goes: during each measurement (its steady middle, a second from either end),
+``/proc`` is sampled twice: per CPU (``/proc/stat``: user, system, softirq, idle), per process
+(wrk, each nginx, haproxy, the proxy helper, ksoftirqd: user and system CPU, voluntary and
+involuntary context switches, run-queue wait from ``schedstat``, migrations), inter-processor
+interrupts, softnet (``time_squeeze``: NET_RX ran out of budget), the packets through the
+director's interfaces and its conntrack count. Derived per target: busy CPU microseconds per
+request, requests per server (nginx) context switch (how many requests one wakeup serves),
+``others`` (busy CPU of processes not ours: the machine is shared). All are shares of one CPU
+(1.0 = one CPU for the whole window), medians over the rounds in ``cpu``.
+
+The machine is shared and nothing is pinned unless ``--pin CLIENT/SERVERS`` (``taskset`` CPU
+lists for wrk and the nginx processes; the balancers and the director's softirq work stay
+unpinned): the 1-minute load average is read before and after each measurement and reported
+with it, and ``tcp_congestion_control`` (the lab's namespaces inherit the host's) is recorded.
 
 Usage::
 
     python bench/dataplane.py                      # -t2 -c64 -d10s, one round
-    python bench/dataplane.py --seconds 30 --connections 128 --rounds 3
+    python bench/dataplane.py --rounds 5 --seconds 15
+    python bench/dataplane.py --servers 1 --rounds 5 --seconds 15
 
-A table goes to stdout; the last line is always one JSON object::
+A table goes to stdout (figures, ratios, then the CPU accounting); the last line is always one
+JSON object::
 
-    {"results": {TARGET: {"rps": ..., "p99_ms": ..., ...}}, "ratio": {"nftables/direct": ...,
-     "proxy/haproxy": ...}, "targets": {"nftables/direct >= 0.9": ..., ...}, ...}
+    {"results": {TARGET: {"rps": ..., "p99_ms": ..., "cpu": {...}, ...}},
+     "ratio": {"nftables/direct": ..., "proxy/haproxy": ...},
+     "ratio_info": {"nftables1/direct": ..., ...}, "ratio_rounds": {...},
+     "targets": {"nftables/direct >= 0.9": ..., ...}, ...}
 
-Needs root, iproute2, wrk, nginx-light and haproxy. Namespaces are ``pkdp`` + a unique suffix
-and are always deleted; only processes started here are signalled, by PID.
+Needs root, iproute2, wrk, nginx-light and haproxy (and util-linux ``taskset`` for ``--pin``).
+Namespaces are ``pkdp`` + a unique suffix and are always deleted; only processes started here
+are signalled, by PID.
 """
 
 from __future__ import annotations
@@ -66,17 +88,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from procfs import (
+    TICKS,
+    cpu_times,
+    ctx_switches,
+    ipis,
+    kthreads,
+    proc_ticks,
+    sched_stats,
+    softnet,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PREFIX = "pkdp"
 CLIENT, DIRECTOR_FRONT, DIRECTOR_BACK = "198.51.100.2", "198.51.100.1", "192.0.2.1"
 SERVERS = {"rs1": "192.0.2.11", "rs2": "192.0.2.12", "rs3": "192.0.2.13"}
-VIPS = {"nftables": "203.0.113.100", "proxy": "203.0.113.101", "haproxy": "203.0.113.102"}
-TARGETS = ("direct", "nftables", "proxy", "haproxy")
+VIPS = {
+    "nftables": "203.0.113.100",
+    "proxy": "203.0.113.101",
+    "haproxy": "203.0.113.102",
+    "nftables1": "203.0.113.103",
+}
+TARGETS = ("direct", "nftables", "nftables1", "proxy", "haproxy")
 RATIOS = {"nftables/direct": 0.9, "proxy/haproxy": 0.5}
+INFO_RATIOS = {
+    "nftables1/direct": "the NAT path alone (same single server as direct)",
+    "nftables/nftables1": "three servers sharing the CPUs instead of one (same NAT path)",
+    "haproxy/nftables": "user-space TCP proxy versus kernel NAT, same three servers",
+}
+"""Ratios reported without a target: they say where the gap of the targeted ones comes from."""
 
 NFT_HELPER = """
 import asyncio, json, sys
@@ -87,9 +131,10 @@ from pykeepalived.lb.nftables import NftablesBackend, available
 from pykeepalived.lb.reconcile import LbReconciler
 
 spec = json.loads(sys.argv[1])
-key = ServiceKey.for_address("tcp", ip_address(spec["vip"]), 80)
+keys = {vip: ServiceKey.for_address("tcp", ip_address(vip), 80) for vip in spec}
 desired = LbState.build(
-    [Service(key, "rr")], {key: [Destination(ip_address(a), 80, 1) for a in spec["dests"]]}
+    [Service(key, "rr") for key in keys.values()],
+    {keys[vip]: [Destination(ip_address(a), 80, 1) for a in dests] for vip, dests in spec.items()},
 )
 
 async def main():
@@ -230,6 +275,15 @@ class Lab:
     """The real servers that run and that the balancers use (``--servers``)."""
     created: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    watched: dict[str, int] = field(default_factory=dict)
+    """Name -> PID of the long-lived processes whose CPU each measurement records."""
+    pin: dict[str, str] = field(default_factory=dict)
+    """Role (``client``, ``servers``) -> CPU list for ``taskset -c`` (``--pin``)."""
+
+    def pinned(self, role: str, argv: list[str]) -> list[str]:
+        """``argv`` under ``taskset`` when ``role`` is pinned (taskset execs: same PID)."""
+        cpus = self.pin.get(role)
+        return ["taskset", "-c", cpus, *argv] if cpus else argv
 
     @property
     def client(self) -> str:
@@ -347,15 +401,21 @@ def start_servers(lab: Lab) -> None:
         conf.write_text(nginx_conf(lab.workdir, name, address))
         argv = ["nginx", "-c", str(conf), "-p", str(lab.workdir), "-e", str(lab.workdir / name)]
         output = lab.workdir / f"{name}.out"
-        proc = lab.spawn(lab.servers, argv, output=output)
+        proc = lab.spawn(lab.servers, lab.pinned("servers", argv), output=output)
+        lab.watched[f"nginx {name}"] = proc.pid
         try:
             lab.wait_listening(lab.servers, [address], proc)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}: {output.read_text(errors='replace')[-2000:]}") from None
 
 
-def start_nftables(lab: Lab) -> str:
-    spec = json.dumps({"vip": VIPS["nftables"], "dests": list(lab.reals.values())})
+def start_nftables(lab: Lab, targets: Sequence[str]) -> str:
+    """One table: ``nftables`` balances over the real servers, ``nftables1`` (when measured)
+    NATs to rs1 alone."""
+    services = {VIPS["nftables"]: list(lab.reals.values())}
+    if "nftables1" in targets:
+        services[VIPS["nftables1"]] = [SERVERS["rs1"]]
+    spec = json.dumps(services)
     done = subprocess.run(
         ["ip", "netns", "exec", lab.director, sys.executable, "-c", NFT_HELPER, spec],
         capture_output=True, text=True, check=False, timeout=60, env=env(),
@@ -375,6 +435,7 @@ def start_proxy(lab: Lab) -> tuple[subprocess.Popen[str], dict[str, Any]]:
         raise RuntimeError(f"proxy helper exited: {err.strip()[-2000:]}")
     hello: dict[str, Any] = json.loads(line)
     lab.wait_listening(lab.director, [VIPS["proxy"]], proc)
+    lab.watched["proxy"] = proc.pid
     return proc, hello
 
 
@@ -385,6 +446,7 @@ def stop_proxy(lab: Lab, proc: subprocess.Popen[str]) -> dict[str, Any]:
         proc.stdin.close()
         with contextlib.suppress(ValueError):
             out = json.loads(proc.stdout.readline() or "{}")
+    lab.watched.pop("proxy", None)
     lab.stop(proc)
     return out
 
@@ -395,6 +457,7 @@ def start_haproxy(lab: Lab) -> subprocess.Popen[str]:
     argv = ["haproxy", "-db", "-f", str(conf)]
     output = lab.workdir / "haproxy.out"
     proc = lab.spawn(lab.director, argv, output=output)
+    lab.watched["haproxy"] = proc.pid
     try:
         lab.wait_listening(lab.director, [VIPS["haproxy"]], proc)
     except RuntimeError as exc:
@@ -418,12 +481,154 @@ def parse_wrk(text: str) -> dict[str, Any]:
     }
 
 
-def wrk(lab: Lab, url: str, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What :func:`cpu_usage` compares: ``/proc/stat`` and the watched processes, at ``at``."""
+
+    at: float
+    cpus: dict[str, dict[str, int]]
+    procs: dict[str, tuple[int, ...]]
+    """name -> (utime, stime, voluntary and nonvoluntary context switches, ns run, ns waiting
+    to run, migrations)."""
+    net: dict[str, int]
+    """:func:`softnet`, :func:`ipis` and :func:`director_counters`."""
+
+
+def snapshot(watched: dict[str, int], lab: Lab | None = None) -> Snapshot:
+    procs: dict[str, tuple[int, ...]] = {}
+    for name, pid in watched.items():
+        ticks, ctx, sched = proc_ticks(pid), ctx_switches(pid), sched_stats(pid)
+        if ticks is not None and ctx is not None and sched is not None:
+            procs[name] = (*ticks, *ctx, *sched)
+    at, cpus = time.monotonic(), cpu_times()
+    net = softnet() | ipis() | (director_counters(lab) if lab is not None else {})
+    return Snapshot(at, cpus, procs, net)
+
+
+def cpu_usage(before: Snapshot, after: Snapshot) -> dict[str, Any]:
+    """Where the CPU went between two snapshots, as a share of one CPU (1.0: one CPU busy for
+    the whole interval): per CPU (``/proc/stat``: user, system, softirq, idle, ...; busy is
+    everything but idle and iowait, other engineers' work included); per watched process:
+    user, sys, context switches per second (voluntary: it slept; involuntary: preempted),
+    ``wait`` (time runnable but queued for a CPU, summed over its threads) and migrations per
+    second; and ``others``: busy CPU that no watched process accounts for (this kernel charges
+    softirq work to the task it interrupted, so the processes' sys time includes the softirq
+    share of /proc/stat)."""
+    wall = max(after.at - before.at, 1e-6)
+    cpus: dict[str, dict[str, float]] = {}
+    for name, now in after.cpus.items():
+        then = before.cpus.get(name, {})
+        delta = {k: (v - then.get(k, 0)) / TICKS / wall for k, v in now.items()}
+        delta["busy"] = sum(v for k, v in delta.items() if k not in ("idle", "iowait"))
+        cpus[name] = {k: round(v, 3) for k, v in delta.items() if k != "nice"}
+    procs: dict[str, dict[str, float]] = {}
+    for name, counts in after.procs.items():
+        if name not in before.procs:
+            continue
+        u, s, vol, invol, _ran, waited, moved = (
+            b - a for a, b in zip(before.procs[name], counts, strict=True)
+        )
+        procs[name] = {
+            "user": u / TICKS / wall,
+            "sys": s / TICKS / wall,
+            "wait": waited / 1e9 / wall,
+            "cs_vol": vol / wall,
+            "cs_invol": invol / wall,
+            "migrations": moved / wall,
+        }
+    rounded = {
+        n: {k: round(v, 3 if k in ("user", "sys", "wait") else 0) for k, v in p.items()}
+        for n, p in procs.items()
+    }
+    total = cpus.get("cpu", {})
+    ours = sum(p["user"] + p["sys"] for p in procs.values())
+    return {
+        "wall_s": round(wall, 3),
+        "cpus": cpus,
+        "procs": rounded,
+        "others": round(max(0.0, total.get("busy", 0.0) - total.get("steal", 0.0) - ours), 3),
+    }
+
+
+def director_counters(lab: Lab) -> dict[str, int]:
+    """Packets through the director's interfaces (``front_rx`` ...) and its conntrack count."""
+    out: dict[str, int] = {}
+    for link in json.loads(lab.ip(lab.director, "-j", "-s", "link", "show")):
+        if link["ifname"] in ("front", "back"):
+            for way in ("rx", "tx"):
+                out[f"{link['ifname']}_{way}"] = int(link["stats64"][way]["packets"])
+    path = "/proc/sys/net/netfilter/nf_conntrack_count"
+    with contextlib.suppress(RuntimeError, ValueError):
+        out["conntrack"] = int(run("ip", "netns", "exec", lab.director, "cat", path))
+    return out
+
+
+def wrk(
+    lab: Lab, url: str, seconds: float, connections: int, threads: int, sample: bool = False
+) -> dict[str, Any]:
+    """One wrk run from the client namespace; with ``sample``, also where the CPU went."""
     argv = [
-        "ip", "netns", "exec", lab.client, "wrk", f"-t{threads}", f"-c{connections}",
-        f"-d{max(1, round(seconds))}s", "--latency", url,
+        "ip", "netns", "exec", lab.client, *lab.pinned("client", [
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+            "--latency", url,
+        ]),
     ]  # fmt: skip
-    return parse_wrk(run(*argv, timeout=seconds + 60))
+    output = lab.workdir / "wrk.out"
+    with output.open("w") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+    start = time.monotonic()
+    # the CPU is sampled over the steady middle of the run (not wrk's start and end)
+    edge = min(1.0, seconds / 10)
+    marks = [start + edge, start + max(1, round(seconds)) - edge] if sample else []
+    watched = {**lab.watched, **kthreads("ksoftirqd/"), "wrk": proc.pid} if sample else {}
+    snaps: list[Snapshot] = []
+    while proc.poll() is None:
+        if marks and time.monotonic() >= marks[0]:
+            marks.pop(0)
+            snaps.append(snapshot(watched, lab))
+        if time.monotonic() > start + seconds + 60:
+            lab.stop(proc)
+            raise subprocess.TimeoutExpired(argv, seconds + 60)
+        time.sleep(0.05)
+    text = output.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {text.strip() or proc.returncode}")
+    result = parse_wrk(text)
+    if len(snaps) == 2:
+        result.update(window(snaps[0], snaps[1], result["rps"]))
+    return result
+
+
+def window(before: Snapshot, after: Snapshot, rps: float) -> dict[str, Any]:
+    """The CPU accounting of one measurement (see :func:`cpu_usage`), with per-request figures
+    (``rps`` is wrk's over its whole run): busy CPU microseconds per request, requests per
+    context switch of the servers (nginx) and of wrk (how many requests one wakeup serves),
+    inter-processor interrupts and packets through the director per request, and the softnet
+    deltas."""
+    cpu = cpu_usage(before, after)
+    wall = cpu["wall_s"]
+    requests = rps * wall
+    out: dict[str, Any] = {"cpu": cpu}
+    if not requests:
+        return out
+    cpu["busy_us_per_request"] = round(cpu["cpus"]["cpu"]["busy"] * wall / requests * 1e6, 2)
+    for role, prefix in (("server", "nginx "), ("wrk", "wrk")):
+        switches = sum(
+            p["cs_vol"] + p["cs_invol"] for n, p in cpu["procs"].items() if n.startswith(prefix)
+        )
+        if switches:
+            cpu[f"requests_per_{role}_switch"] = round(rps / switches, 2)
+    delta = {k: v - before.net[k] for k, v in after.net.items() if k in before.net}
+    out["softnet"] = {k: delta[k] for k in ("processed", "dropped", "time_squeeze")}
+    out["ipis_per_request"] = {k: round(delta[k] / requests, 3) for k in ("RES", "CAL")}
+    out["director_packets_per_request"] = {
+        k: round(v / requests, 3) for k, v in delta.items() if k.startswith(("front", "back"))
+    }
+    if "conntrack" in after.net:
+        out["conntrack_count"] = after.net["conntrack"]
+    return out
 
 
 def url(target: str) -> str:
@@ -442,10 +647,28 @@ def measure(lab: Lab, target: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.warmup > 0:
         wrk(lab, url(target), args.warmup, args.connections, args.threads)
     load0 = loadavg()
-    result = wrk(lab, url(target), args.seconds, args.connections, args.threads)
+    result = wrk(lab, url(target), args.seconds, args.connections, args.threads, sample=True)
     result["loadavg_1min"] = [load0, loadavg()]
-    log(f"  {target:9} {result['rps']:>10.1f} req/s  p99 {result['p99_ms']:.2f} ms")
+    cpu = result.get("cpu", {})
+    total = cpu.get("cpus", {}).get("cpu", {})
+    log(
+        f"  {target:9} {result['rps']:>10.1f} req/s  p99 {result['p99_ms']:.2f} ms"
+        f"  busy {total.get('busy', 0):.2f} softirq {total.get('softirq', 0):.2f}"
+        f" others {cpu.get('others', 0):.2f} wait {run_queue_wait(cpu):.2f} CPUs"
+        f"  {cpu.get('busy_us_per_request', 0):.1f} us/req"
+        f"  {cpu.get('requests_per_server_switch', 0):.1f} req/server-switch"
+    )
     return result
+
+
+def run_queue_wait(cpu: dict[str, Any]) -> float:
+    """How many of our threads were, on average, runnable but waiting for a CPU."""
+    return float(sum(p.get("wait") or 0 for p in cpu.get("procs", {}).values()))
+
+
+PER_ROUND = ("busy_us_per_request", "others", "requests_per_server_switch")
+"""The :func:`window` figures repeated per round in ``rounds_detail`` (with the softirq share
+and the run-queue wait)."""
 
 
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -459,12 +682,62 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if len(rounds) > 1:
         out["rps_all"] = [r["rps"] for r in rounds]
+        out["p99_ms_all"] = [r["p99_ms"] for r in rounds]
+        out["rps_spread"] = {
+            "min": min(out["rps_all"]),
+            "max": max(out["rps_all"]),
+            "stdev": round(statistics.stdev(out["rps_all"]), 1),
+        }
+        out["rounds_detail"] = [
+            {
+                "rps": r["rps"],
+                "p99_ms": r["p99_ms"],
+                **{k: r.get("cpu", {}).get(k) for k in PER_ROUND},
+                "softirq": r.get("cpu", {}).get("cpus", {}).get("cpu", {}).get("softirq"),
+                "wait": round(run_queue_wait(r.get("cpu", {})), 3),
+                "ipis_per_request": r.get("ipis_per_request"),
+            }
+            for r in rounds
+        ]
+    counts = [r["conntrack_count"] for r in rounds if "conntrack_count" in r]
+    if counts:
+        out["conntrack_count"] = max(counts)
+    for key in ("cpu", "softnet", "ipis_per_request", "director_packets_per_request"):
+        samples = [r[key] for r in rounds if key in r]
+        if samples:
+            out[key] = median_cpu(samples)
     return out
 
 
-def ratios(results: dict[str, Any]) -> dict[str, float | None]:
+def median_cpu(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every number of the rounds' :func:`cpu_usage` (each on its own)."""
+
+    def med(values: list[Any]) -> Any:
+        if all(isinstance(v, dict) for v in values):
+            keys = {k for v in values for k in v}
+            return {k: med([v[k] for v in values if k in v]) for k in sorted(keys)}
+        numbers = [v for v in values if isinstance(v, int | float)]
+        return round(statistics.median(numbers), 3) if numbers else None
+
+    out: dict[str, Any] = med(samples)
+    return out
+
+
+def round_ratios(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
+    """Every ratio (targeted or not) within each round: how much the ratio itself varies."""
+    out: dict[str, list[float]] = {}
+    for name in (*RATIOS, *INFO_RATIOS):
+        a, b = name.split("/")
+        pairs = zip(rounds.get(a, []), rounds.get(b, []), strict=False)
+        values = [round(x["rps"] / y["rps"], 3) for x, y in pairs if x["rps"] and y["rps"]]
+        if values:
+            out[name] = values
+    return out
+
+
+def ratios(results: dict[str, Any], which: Mapping[str, Any] = RATIOS) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
-    for name in RATIOS:
+    for name in which:
         a, b = name.split("/")
         top, bottom = results.get(a, {}).get("rps"), results.get(b, {}).get("rps")
         out[name] = round(top / bottom, 3) if top and bottom else None
@@ -485,7 +758,38 @@ def table(result: dict[str, Any]) -> str:
         )
     for name, value in result["ratio"].items():
         shown = "-" if value is None else f"{value:.3f}"
-        lines.append(f"{name:16} {shown:>7}  (target >= {RATIOS[name]})")
+        lines.append(f"{name:18} {shown:>7}  (target >= {RATIOS[name]})")
+    for name, value in result.get("ratio_info", {}).items():
+        shown = "-" if value is None else f"{value:.3f}"
+        lines.append(f"{name:18} {shown:>7}  ({INFO_RATIOS[name]})")
+    lines.append("CPU (medians, in CPUs; cs/s: context switches per second, voluntary+involuntary)")
+    lines.append(
+        f"{'target':10} {'busy':>5} {'user':>5} {'sys':>5} {'sirq':>5} {'us/req':>6}"
+        f" {'others':>6} {'wait':>5} {'pkt/req':>7} {'squeeze':>7} {'req/srv-cs':>10}"
+        f"  processes (user+sys, cs/s)"
+    )
+    for target, r in result["results"].items():
+        cpu = r.get("cpu")
+        if not cpu:
+            continue
+        tot = cpu["cpus"].get("cpu", {})
+        procs = " ".join(
+            f"{n.replace('nginx ', '')}={p['user'] + p['sys']:.2f}"
+            f"/{p['cs_vol'] + p['cs_invol']:.0f}"
+            for n, p in cpu["procs"].items()
+            if (p["user"] or 0) + (p["sys"] or 0) >= 0.01
+        )
+        packets = r.get("director_packets_per_request", {})
+        per_req = sum(v or 0 for k, v in packets.items() if k.endswith("_rx"))
+        squeeze = r.get("softnet", {}).get("time_squeeze") or 0
+        lines.append(
+            f"{target:10} {tot.get('busy', 0):>5.2f} {tot.get('user', 0):>5.2f}"
+            f" {tot.get('system', 0):>5.2f} {tot.get('softirq', 0):>5.2f}"
+            f" {cpu.get('busy_us_per_request') or 0:>6.1f} {cpu.get('others') or 0:>6.2f}"
+            f" {run_queue_wait(cpu):>5.2f}"
+            f" {per_req:>7.2f} {squeeze:>7.0f} {cpu.get('requests_per_server_switch') or 0:>10.2f}"
+            f"  {procs}"
+        )
     return "\n".join(lines)
 
 
@@ -503,12 +807,15 @@ def versions() -> dict[str, str]:
 def bench(args: argparse.Namespace, result: dict[str, Any]) -> None:
     reals = dict(list(SERVERS.items())[: args.servers])
     lab = Lab(f"{PREFIX}{uuid.uuid4().hex[:6]}", Path(tempfile.mkdtemp(prefix=PREFIX)), reals)
+    if args.pin:
+        client, _sep, servers = args.pin.partition("/")
+        lab.pin = {"client": client, "servers": servers}
     rounds: dict[str, list[dict[str, Any]]] = {t: [] for t in args.only}
     try:
         lab.build()
         start_servers(lab)
-        if "nftables" in args.only:
-            result["nft_table"] = start_nftables(lab)
+        if "nftables" in args.only or "nftables1" in args.only:
+            result["nft_table"] = start_nftables(lab, args.only)
         proxy = hello = None
         if "proxy" in args.only:
             proxy, hello = start_proxy(lab)
@@ -531,6 +838,8 @@ def bench(args: argparse.Namespace, result: dict[str, Any]) -> None:
             result["error"] = f"could not delete namespaces {left}"
     result["results"] = {t: summarise(r) for t, r in rounds.items() if r}
     result["ratio"] = ratios(result["results"])
+    result["ratio_info"] = ratios(result["results"], INFO_RATIOS)
+    result["ratio_rounds"] = round_ratios(rounds)
     result["targets"] = {
         f"{name} >= {RATIOS[name]}": (None if value is None else value >= RATIOS[name])
         for name, value in result["ratio"].items()
@@ -552,12 +861,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=1, help="rounds over all targets (1)")
     parser.add_argument(
+        "--pin",
+        default="",
+        metavar="CLIENT/SERVERS",
+        help="taskset CPU lists for wrk and the nginx servers, e.g. 0/1 (default: unpinned)",
+    )
+    parser.add_argument(
         "--only",
         type=lambda s: [t for t in s.split(",") if t],
-        default=list(TARGETS),
-        help=f"comma-separated targets ({','.join(TARGETS)})",
+        default=None,
+        help=f"comma-separated targets ({','.join(TARGETS)}; nftables1 only with --servers > 1)",
     )
     args = parser.parse_args(argv)
+    if args.only is None:  # with one server, nftables1 is nftables
+        args.only = [t for t in TARGETS if t != "nftables1" or args.servers > 1]
     result: dict[str, Any] = {
         "seconds": args.seconds,
         "connections": args.connections,
@@ -565,12 +882,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup": args.warmup,
         "rounds": args.rounds,
         "servers": args.servers,
+        "pin": args.pin or None,
         "cpus": os.cpu_count(),
         "results": {},
         "ratio": {},
     }
     unknown = [t for t in args.only if t not in TARGETS]
-    missing = [p for p in ("ip", "wrk", "nginx", "haproxy") if shutil.which(p) is None]
+    needed = ("ip", "wrk", "nginx", "haproxy", *(("taskset",) if args.pin else ()))
+    missing = [p for p in needed if shutil.which(p) is None]
     if unknown or os.geteuid() != 0 or missing:
         if unknown:
             result["error"] = f"unknown targets: {', '.join(unknown)}"
@@ -581,6 +900,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 2
     result["versions"] = versions()
+    with contextlib.suppress(OSError):
+        cc = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+        result["tcp_congestion_control"] = cc
     result["loadavg_start"] = list(os.getloadavg())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the lab cleans up on the way out
     bench(args, result)
