@@ -147,3 +147,32 @@ def test_the_sync_daemons_follow_the_vrrp_instance(pair: Pair) -> None:
     assert MASTER not in daemons, daemons
     assert BACKUP not in daemons, daemons
     assert "stopped the master sync daemon" in pair.log("a")
+
+
+def test_a_reload_applies_new_sync_daemon_settings(pair: Pair) -> None:
+    """As keepalived's reload: another id restarts the running (master) daemon with it,
+    without a VRRP transition; lvs_sync_daemon removed stops it."""
+    ours = pair.daemon(pair.a, "a", "lvs_sync_daemon eth0 VI_1 id 7", 100)
+    pair.wait("the master sync daemon", lambda: MASTER in pair.daemons())
+    conf = pair.tmp / "a.conf"
+
+    def reload(syncd: str, n: int) -> None:
+        conf.write_text(CONF.format(syncd=syncd, priority=100))
+        ours.send_signal(signal.SIGHUP)
+        pair.wait(f"reload {n}", lambda: pair.log("a").count("Reload finished") == n)
+
+    transitions = pair.log("a").count("Entering")
+    reload("lvs_sync_daemon eth0 VI_1 id 7", 1)  # the same: nothing happens
+    assert "lvs_sync_daemon: reload" not in pair.log("a")
+    reload("lvs_sync_daemon eth0 VI_1 id 8", 2)
+    renewed = "master sync daemon (mcast=eth0, syncid=8"
+    pair.wait("the master sync daemon with id 8", lambda: renewed in pair.daemons())
+    assert MASTER not in pair.daemons()
+    assert BACKUP not in pair.daemons()
+    assert "lvs_sync_daemon: reload: running the master sync daemon on eth0 (syncid 8" in (
+        pair.log("a")
+    )
+    reload("", 3)
+    pair.wait("no sync daemon", lambda: "sync daemon" not in pair.daemons())
+    assert pair.log("a").count("Entering") == transitions  # no VRRP transition at all
+    assert pair.stop(ours) == 0, pair.log("a")

@@ -47,13 +47,14 @@ from pykeepalived.lb.choose import (
 from pykeepalived.lb.model import LbState
 from pykeepalived.lb.reconcile import LbReconciler
 from pykeepalived.net.netlink import AddressEvent, Netlink, NetlinkFailure
-from pykeepalived.notify.fifo import lvs_fifos
+from pykeepalived.notify.fifo import FifoWriter, apply_fifo_reload, lvs_fifos, plan_fifo_reload
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.notify.smtp import Mailer
 from pykeepalived.trackfile import write_init_files
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.common import IPAddress
+    from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.config.model.vrrp import TrackFile
     from pykeepalived.control.api import ControlServer
@@ -118,6 +119,8 @@ class CheckApp:
         self._policy = ScriptPolicy.from_globals(gd)
         self._runner = ScriptRunner()
         self._fifos = lvs_fifos(gd, self._policy, self._runner, notify_reader=not config.has_vrrp)
+        self._fifo_tasks: dict[FifoWriter, asyncio.Task[None]] = {}
+        """Each running FIFO's task (a reload adds and cancels some)."""
         self._mailer = Mailer.from_globals(gd)
         self._notifier = Notifier(
             self._runner,
@@ -245,8 +248,9 @@ class CheckApp:
                     tg.create_task(self.reconciler.run(), name="lb-reconciler"),
                     tg.create_task(self._notifier.run(), name="lvs-notify"),
                     tg.create_task(self._mailer.run(), name="smtp-alerts"),
-                    *(tg.create_task(f.run(), name=f"fifo {f.path}") for f in self._fifos),
                 ]
+                for fifo in self._fifos:
+                    self._fifo_tasks[fifo] = self._spawn_fifo(fifo)
                 if self._nl is not None:
                     self._start_watch(self._nl, local)
                 if self.reloads is not None:
@@ -259,7 +263,7 @@ class CheckApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await checks
                 await self._shutdown()
-                for task in background:
+                for task in [*background, *self._fifo_tasks.values()]:
                     task.cancel()
         finally:
             if control is not None:
@@ -274,6 +278,11 @@ class CheckApp:
         log.info("Stopped")
         return 0
 
+    def _spawn_fifo(self, fifo: FifoWriter) -> asyncio.Task[None]:
+        """Run a notify FIFO (its reader) in the TaskGroup."""
+        assert self._tg is not None
+        return self._tg.create_task(fifo.run(), name=f"fifo {fifo.path}")
+
     # -- reload --------------------------------------------------------------------------------
 
     async def reload(self, config: Config) -> str:
@@ -285,8 +294,11 @@ class CheckApp:
         differ (a weight change is an edit, an unchanged service keeps its connections).
         Returns the summary; waits for the table round that applies it.
 
-        What is read only at start stays: the global settings of scripts, FIFOs and alerts,
-        and the backend."""
+        The script globals (``script_user``, ``enable_script_security`` …) apply to the
+        probes and notifies from now on (a new policy: every probe is rebuilt, with its
+        checker's state); the notify FIFOs follow
+        :func:`~pykeepalived.notify.fifo.plan_fifo_reload` (unchanged ones are not touched).
+        The backend stays as started."""
         if self._stopping:
             return "check: stopping, nothing applied"
         old = self._config
@@ -295,6 +307,13 @@ class CheckApp:
         track_files = _checked_track_files(config)
         if fresh := [tf for tf in track_files if tf.name not in before]:
             await asyncio.to_thread(write_init_files, fresh)
+        gd = config.global_defs
+        policy = self._policy
+        if _policy_setup(old.global_defs) != _policy_setup(gd):
+            policy = ScriptPolicy.from_globals(gd)
+        fifos = plan_fifo_reload(
+            self._fifos, lvs_fifos(gd, policy, self._runner, notify_reader=not config.has_vrrp)
+        )
         suspendable = self._suspendable(config)
         active: dict[int, bool] = {}
         watch: Netlink | None = None
@@ -308,10 +327,13 @@ class CheckApp:
                 log.warning("cannot read the local addresses for ha_suspend: %s", exc)
                 local = set()
             active = {vs: self._in_ranges(ranges, local) for vs, ranges in suspendable.items()}
+        self._policy = self._notifier.policy = policy
         removed, outcome = self.checks.reload(
             config.lvs, plan, probe_options=self._probe_options(config, track_files), active=active
         )
         self._config, self._track_files = config, track_files
+        self._fifos = fifos.fifos  # the retired ones stop below
+        self._notifier.fifos = tuple(fifos.fifos)
         self._mailer.reconfigure(config.global_defs)
         self._suspend.clear()
         self._suspend.update(suspendable)
@@ -323,6 +345,9 @@ class CheckApp:
             self._notifier.send_lvs(notify_plan(event, old.lvs, old.global_defs))
         self._check_scripts()
         self._on_outcome(outcome)
+        if fifos:
+            await apply_fifo_reload(fifos, self._fifo_tasks, self._spawn_fifo)
+            log.info("%s", fifos.summary())
         changes = "table unchanged"
         if self._reconciler is not None:
             round_ = await self.reconciler.applied()
@@ -474,6 +499,17 @@ class CheckApp:
         if not self._stop.is_set():
             log.info("%s received: stopping", name)
         self.stop()
+
+
+def _policy_setup(gd: GlobalDefs) -> tuple[object, ...]:
+    """The globals of the script policy (equal: the running policy and its verdicts stay)."""
+    return (
+        gd.script_user,
+        gd.script_group,
+        gd.enable_script_security,
+        gd.use_symlink_paths,
+        gd.set_supplementary_groups,
+    )
 
 
 def _checked_track_files(config: Config) -> list[TrackFile]:

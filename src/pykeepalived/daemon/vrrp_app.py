@@ -42,9 +42,11 @@ or sync group changed get a new endpoint and driver around the same machine; rem
 stop as on shutdown (notify DELETED, or FAULT without ``notify_deleted``); added ones start
 as at boot. Every address wish is handed to the reconciler in one loop step, so a VIP moved
 between two MASTERs is never missing. Track scripts that did not change keep running.
-Not done by a reload (a warning says so): new VMAC interfaces, ``no_accept`` firewall
-changes, FIFO and GARP-spacing changes. The reload itself is :mod:`.vrrp_reload`; the
-snapshot the report files show is built by :mod:`.vrrp_report`.
+The notify FIFOs, the ``no_accept`` firewall, the VMACs (of added, removed and renamed
+instances), the GARP spacing and the ``lvs_sync_daemon`` settings follow too; not done by a
+reload (a warning says so): another MAC or group for a VMAC of the same name, the nftables
+table settings. The reload itself is :mod:`.vrrp_reload`; the snapshot the report files
+show is built by :mod:`.vrrp_report`.
 
 Shutdown (reference §4.6): running track scripts are stopped; every instance stops
 (priority-0 adverts, addresses released; both skipped with ``-V``); static records are
@@ -85,7 +87,7 @@ from pykeepalived.net.model import (
 )
 from pykeepalived.net.netlink import AddressEvent, LinkEvent, LinkState, Netlink, NetlinkFailure
 from pykeepalived.net.vmac import VmacFailure, VmacManager
-from pykeepalived.notify.fifo import vrrp_fifos
+from pykeepalived.notify.fifo import FifoWriter, vrrp_fifos
 from pykeepalived.notify.script import Notifier, ScriptPolicy, ScriptRunner
 from pykeepalived.notify.smtp import Mailer
 from pykeepalived.vrrp.actions import StateChanged
@@ -270,6 +272,8 @@ class VrrpApp:
         self._reconciler: AddressReconciler | None = None
         self._guard: FirewallGuard | None = None
         """The no_accept firewall in front of the reconciler (what the drivers feed)."""
+        self._firewall_task: asyncio.Task[None] | None = None
+        """The firewall's resync task (once any instance is no_accept)."""
         self._waiting: list[VrrpDriver] = []
         """Drivers not started yet (an instance waits for a weight-0 script's result)."""
         self._sockets: dict[tuple[object, ...], tuple[VrrpSocket, SocketMux]] = {}
@@ -314,6 +318,8 @@ class VrrpApp:
             (p for p in vrrp.track_processes if p.name in processes), self._on_process
         )
         self._fifos = vrrp_fifos(gd, self._policy, self._runner)
+        self._fifo_tasks: dict[FifoWriter, asyncio.Task[None]] = {}
+        """Each running FIFO's task (a reload adds and cancels some)."""
         self._mailer = Mailer.from_globals(gd)
         self._notifier = Notifier(
             self._runner,
@@ -487,7 +493,7 @@ class VrrpApp:
                     tg.create_task(self._poll_links(nl), name="vrrp-link-poll"),
                 ]
                 if guard.owners:
-                    tasks.append(tg.create_task(guard.firewall.run(), name="vrrp-firewall"))
+                    self._run_firewall()
                 if self._options.reload_config is not None:
                     self._reloads = ReloadQueue(
                         self._options.reload_config,
@@ -500,10 +506,8 @@ class VrrpApp:
                 self._run_tracker("processes", self._processes.run())
                 notify = [tg.create_task(self._notifier.run(), name="vrrp-notify")]
                 notify.append(tg.create_task(self._mailer.run(), name="smtp-alerts"))
-                notify.extend(
-                    tg.create_task(fifo.run(), name=f"vrrp-notify-fifo {fifo.path}")
-                    for fifo in self._fifos
-                )
+                for fifo in self._fifos:
+                    self._fifo_tasks[fifo] = self._spawn_fifo(fifo)
                 if self._plan.startup_delay > 0:
                     log.info("Delaying startup for %g seconds", self._plan.startup_delay)
                     loop.call_later(self._plan.startup_delay, self._start)
@@ -514,6 +518,19 @@ class VrrpApp:
                 await self._shutdown(tasks, notify, reconciler, announcer)
         log.info("Stopped")
         return 0
+
+    def _run_firewall(self) -> None:
+        """Run the firewall's resync task in the TaskGroup (once)."""
+        assert self._tg is not None
+        assert self._guard is not None
+        if self._firewall_task is None:
+            run = self._guard.firewall.run()
+            self._firewall_task = self._tg.create_task(run, name="vrrp-firewall")
+
+    def _spawn_fifo(self, fifo: FifoWriter) -> asyncio.Task[None]:
+        """Run a notify FIFO (its reader) in the TaskGroup."""
+        assert self._tg is not None
+        return self._tg.create_task(fifo.run(), name=f"vrrp-notify-fifo {fifo.path}")
 
     def _run_tracker(self, kind: str, coro: Coroutine[object, object, None]) -> None:
         """Run a tracker's task in the TaskGroup (replacing, and cancelling, the one of the
@@ -610,7 +627,7 @@ class VrrpApp:
             if found is not None and ok:
                 break
             if loop.time() >= deadline:
-                what = "a link-local IPv6" if plan.family == 6 else "an IPv4"
+                what = "link-local IPv6" if plan.family == 6 else "IPv4"
                 raise StartupError(f"({plan.name}) no {what} source address on {plan.interface}")
             await asyncio.sleep(0.1)
         return found
@@ -650,7 +667,7 @@ class VrrpApp:
         # IPsec-AH is IP protocol 51, sent as whole packets (see VrrpSocketParams)
         protocol = IPPROTO_AH if plan.auth.type is AuthType.AH else IPPROTO_VRRP
         if plan.vmac is not None and not plan.vmac.xmit_base:
-            return self._vmac_sockets(plan, plan.vmac, local, protocol)
+            return self._vmac_sockets(plan, plan.vmac, local, protocol, start=start)
         key = (plan.interface, plan.family, protocol, plan.group, source, plan.ttl)
         if key not in self._sockets:
             params = VrrpSocketParams(
@@ -720,9 +737,17 @@ class VrrpApp:
                 del self._sockets[key]
                 log.debug("closed %s", key)
 
-    def _new_instance(self, plan: InstancePlan, local: IPAddr, *, start: bool) -> _Instance:
-        """Socket, endpoint, machine and trackers of a new instance (not started)."""
-        sock, mux = self._socket_for(plan, local, start=start)
+    def _new_instance(
+        self,
+        plan: InstancePlan,
+        local: IPAddr,
+        *,
+        start: bool,
+        sockets: tuple[VrrpSocket, SocketMux] | None = None,
+    ) -> _Instance:
+        """Socket (``sockets``: opened already), endpoint, machine and trackers of a new
+        instance (not started)."""
+        sock, mux = sockets or self._socket_for(plan, local, start=start)
         machine = VrrpMachine(plan.params, local=local)
         endpoint = self._new_endpoint(plan, local, sock)
         trackers = TrackerSet(
@@ -1040,11 +1065,14 @@ class VrrpApp:
             driver.shutdown()  # priority-0 adverts go out here, synchronously; STOP notifies
         announcer.close()
         self._close_sockets()
+        if self._firewall_task is not None:
+            tasks = [*tasks, self._firewall_task]
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
         await self._release(reconciler)
         await self._drain_notifies()
+        notify = [*notify, *self._fifo_tasks.values()]
         for task in notify:
             task.cancel()
         await asyncio.wait([*trackers, *notify])
@@ -1124,10 +1152,10 @@ class VrrpApp:
             log.warning("removing the VMAC interfaces timed out")
 
     def _vmac_sockets(
-        self, plan: InstancePlan, vmac: VmacSpec, local: IPAddr, protocol: int
+        self, plan: InstancePlan, vmac: VmacSpec, local: IPAddr, protocol: int, *, start: bool
     ) -> tuple[VrrpSocket, SocketMux]:
         """The advert socket of an instance on a VMAC (it sends from the virtual MAC and
-        our own address) and the mux of its receiver."""
+        our own address) and the mux of its receiver (``start``: receiving at once)."""
         if plan.group is None:  # the configuration forces vmac_xmit_base with unicast
             raise StartupError(f"({plan.name}) unicast adverts on a VMAC need vmac_xmit_base")
         params = VrrpSocketParams(
@@ -1146,6 +1174,8 @@ class VrrpApp:
             raise StartupError(f"({plan.name}) {exc}") from exc
         mux = SocketMux(group=plan.group)
         self._receivers.append((receiver, mux))
+        if start:
+            receiver.start(mux.on_datagram)
         return sender, mux
 
 

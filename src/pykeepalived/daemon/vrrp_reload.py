@@ -9,6 +9,15 @@ the reconciler together. A reload that fails half-way leaves what it applied and
 instance a running driver again (:func:`_repair`). With
 ``fifo_write_vrrp_states_on_reload`` every instance's and sync group's state line is then
 written to the VRRP notify FIFOs.
+
+Beyond the instances: the script policy, the notify FIFOs and their readers
+(:func:`~pykeepalived.notify.fifo.plan_fifo_reload`, carried out after the apply step), the
+``no_accept`` firewall (:meth:`~pykeepalived.net.firewall.FirewallGuard.reconfigure`, in the
+apply step, before any new record), the GARP spacing, the ``lvs_sync_daemon`` follower, and
+the VMACs: made before anything changes for added instances and renamed VMACs (a rename that
+keeps the MAC is refused: both could not be up at once), deleted afterwards for removed
+instances and renamed VMACs; another MAC or group for the same VMAC name keeps the running
+VMAC (warned).
 """
 
 from __future__ import annotations
@@ -16,13 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from ipaddress import IPv6Address
 from typing import TYPE_CHECKING
 
 from pykeepalived.daemon.dumps import paths_for
 from pykeepalived.daemon.vrrp_report import group_state
+from pykeepalived.lb.syncd import SyncDaemonFollower, following
+from pykeepalived.net.firewall_plan import FirewallSpec
 from pykeepalived.net.model import STATIC_OWNER, NetState
+from pykeepalived.net.vmac import VmacFailure
 from pykeepalived.notify.events import Notification, NotifyState
+from pykeepalived.notify.fifo import FifoReload, apply_fifo_reload, plan_fifo_reload, vrrp_fifos
 from pykeepalived.notify.script import ScriptPolicy
+from pykeepalived.vrrp.actions import Announce
 from pykeepalived.vrrp.events import Startup, State, TrackerFault
 from pykeepalived.vrrp.io.driver import Endpoint, SocketMux, SoloUnit, VrrpDriver
 from pykeepalived.vrrp.io.scripts import (
@@ -32,12 +47,14 @@ from pykeepalived.vrrp.io.scripts import (
     tracked_names,
 )
 from pykeepalived.vrrp.plan import InstancePlan, StartupError, VrrpPlan, no_accept_owners, plan_vrrp
-from pykeepalived.vrrp.reload_plan import ReloadPlan, plan_reload
+from pykeepalived.vrrp.reload_plan import InstanceChange, ReloadPlan, plan_reload, vmac_moved
 from pykeepalived.vrrp.track import TrackerSet, TrackEvaluation
 
 if TYPE_CHECKING:
+    from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.daemon.vrrp_app import IPAddr, VrrpApp, _Instance
+    from pykeepalived.vrrp.io.socket import VrrpSocket
 
 __all__ = ["reload"]
 
@@ -56,12 +73,38 @@ async def reload(app: VrrpApp, config: Config) -> str:
     if app._stop.is_set():
         return "vrrp: stopping, nothing reloaded"
     loop = asyncio.get_running_loop()
+    old_config = app._config
     new_plan = plan_vrrp(config)
-    _check_reload(app, config, new_plan)
+    _check_reload(new_plan)
     changes = plan_reload(app._plan, new_plan)
     for warning in new_plan.warnings:
         log.warning("%s", warning)
-    skipped = _refused_by_reload(changes)
+    same_vmac = {c.name: c.old.vmac for c in changes.instances if "vmac" in c.unsupported and c.old}
+    if same_vmac:  # another MAC or group for the same VMAC: the running one stays
+        new_plan = replace(
+            new_plan,
+            instances=tuple(
+                replace(p, vmac=same_vmac[p.name]) if p.name in same_vmac else p
+                for p in new_plan.instances
+            ),
+        )
+        changes = plan_reload(app._plan, new_plan)
+        for name, vmac in same_vmac.items():
+            log.warning(
+                "(%s) reload cannot change the MAC or group of VMAC %s yet: the running one"
+                " stays until a restart",
+                name,
+                vmac.ifname if vmac else "",
+            )
+    for change in changes.instances:
+        if _vmac_moved(change) and change.old and change.new:
+            before, after = change.old.vmac, change.new.vmac
+            if before and after and before.mac == after.mac:  # both cannot be up at once
+                raise StartupError(
+                    f"({change.name}) a reload cannot rename VMAC {before.ifname} to"
+                    f" {after.ifname} with the same MAC {after.mac}: restart to rename it"
+                )
+    skipped = await _add_vmacs(app, changes)
     if skipped:
         new_plan = replace(
             new_plan,
@@ -91,12 +134,15 @@ async def reload(app: VrrpApp, config: Config) -> str:
             )
     # -- preparation: may fail or wait; nothing has changed yet
     gd, vrrp = config.global_defs, config.vrrp
-    policy = ScriptPolicy.from_globals(gd)
+    policy = app._policy
+    if _policy_setup(app._config.global_defs) != _policy_setup(gd):
+        policy = ScriptPolicy.from_globals(gd)  # scripts, notifies and FIFO readers follow it
     scripts: VrrpScriptTracker | None = None
     if _script_setup(app._config) != _script_setup(config):
         scripts = await asyncio.to_thread(
             VrrpScriptTracker.from_config, vrrp, policy, app._runner, app._on_script
         )
+    fifos = plan_fifo_reload(app._fifos, vrrp_fifos(gd, policy, app._runner))
     files = tracked_names(vrrp, "files")
     file_watcher = TrackFileWatcher((f for f in vrrp.track_files if f.name in files), app._on_file)
     new_files = file_watcher.files != app._files.files
@@ -124,7 +170,7 @@ async def reload(app: VrrpApp, config: Config) -> str:
         )
     if app._stop.is_set():
         return "vrrp: stopping, nothing reloaded"
-    _open_reload_sockets(app, changes, sources)
+    vmac_sockets = _open_reload_sockets(app, changes, sources)
     # -- apply: one loop step from here on (no await)
     try:
         _apply_reload(
@@ -137,16 +183,74 @@ async def reload(app: VrrpApp, config: Config) -> str:
             file_watcher if new_files else None,
             process_watcher if new_processes else None,
             policy,
+            fifos,
+            vmac_sockets,
         )
     except Exception:
         _repair(app)  # what was applied stays; no instance is left without a driver
         raise
+    finally:
+        if fifos and app._fifos is fifos.fifos:  # the notifier writes to the new set
+            await apply_fifo_reload(fifos, app._fifo_tasks, app._spawn_fifo)
+            log.info("%s", fifos.summary())
+    _reload_syncd(app, old_config, config)
+    await _remove_vmacs(app, changes, new_plan)
     if config.global_defs.fifo_write_vrrp_states_on_reload:
         _write_states_to_fifos(app)
     summary = changes.summary()
     if skipped:
         summary += f" (not added: {', '.join(sorted(skipped))})"
     return summary
+
+
+def _reload_syncd(app: VrrpApp, old: Config, config: Config) -> None:
+    """``lvs_sync_daemon IF INSTANCE``: the followers take the new settings (and the
+    current state of the instance they name, which may be another one now)."""
+    settings = following(config)
+    followers = [s for s in app._options.sinks if isinstance(s, SyncDaemonFollower)]
+    states = app.states()
+    for follower in followers:  # unchanged: nothing to do (the role matches the state)
+        follower.reconfigure(settings, states.get(settings.instance) if settings else None)
+    if settings is not None and not followers and following(old) is None:
+        log.warning(
+            "lvs_sync_daemon %s %s added by a reload is not started: restart to start it",
+            settings.interface,
+            settings.instance,
+        )
+
+
+async def _remove_vmacs(app: VrrpApp, changes: ReloadPlan, plan: VrrpPlan) -> None:
+    """Delete the VMAC interfaces of the instances the reload removed (keepalived does)
+    and the old VMACs of renamed ones, once their addresses are released or moved (bounded
+    by ``shutdown_timeout``); a name the new configuration uses again stays."""
+    kept = {p.vmac.ifname for p in plan.instances if p.vmac is not None}
+    gone: dict[str, str] = {}
+    for change in changes.instances:
+        if change.kind != "removed" and not _vmac_moved(change):
+            continue
+        assert change.old is not None
+        vmac = change.old.vmac
+        if vmac is not None and vmac.ifname not in kept:
+            gone[vmac.ifname] = change.name
+    if not gone:
+        return
+    for sender in [s for s in app._senders if s.params.interface in gone]:
+        sender.close()
+        app._senders.remove(sender)
+    for receiver, mux in [r for r in app._receivers if r[0].ifname in gone]:
+        receiver.close()
+        app._receivers.remove((receiver, mux))
+    if app._reconciler is not None:
+        waits = [app._reconciler.applied(name) for name in gone.values()]
+        try:
+            async with asyncio.timeout(app._options.shutdown_timeout):
+                await asyncio.gather(*waits)
+        except TimeoutError:
+            log.warning("releasing the addresses of %s timed out", ", ".join(sorted(gone.values())))
+    try:
+        await app._vmacs.delete(gone)
+    except VmacFailure as exc:
+        log.warning("cannot delete the VMAC interfaces of removed instances: %s", exc)
 
 
 def _write_states_to_fifos(app: VrrpApp) -> None:
@@ -171,9 +275,8 @@ def _write_states_to_fifos(app: VrrpApp) -> None:
             fifo.write(n.fifo_line)
 
 
-def _check_reload(app: VrrpApp, config: Config, plan: VrrpPlan) -> None:
-    """Refuse (before anything changes) what cannot run: one VRID twice on one socket;
-    warn about what a reload does not set up (the ``no_accept`` firewall)."""
+def _check_reload(plan: VrrpPlan) -> None:
+    """Refuse (before anything changes) what cannot run: one VRID twice on one socket."""
     seen: dict[tuple[object, ...], str] = {}
     for p in plan.instances:
         src = p.inst.src_ip if p.unicast else None
@@ -183,53 +286,66 @@ def _check_reload(app: VrrpApp, config: Config, plan: VrrpPlan) -> None:
             raise StartupError(
                 f"({p.name}) VRID {p.params.vrid} is used by {other} too on {p.interface}"
             )
-    old_gd, gd = app._config.global_defs, config.global_defs
-    fifos = ("notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script")
-    for name in fifos:
-        if getattr(old_gd, name) != getattr(gd, name):
-            log.warning("reload cannot change %s yet: the running FIFO stays until a restart", name)
-    if (plan.pacing, plan.default_pacing) != (app._plan.pacing, app._plan.default_pacing):
-        log.warning(
-            "reload cannot change garp_group / vrrp_garp_interval / vrrp_gna_interval yet:"
-            " the running spacing stays until a restart"
-        )
-    guarded = set(app._guard.owners) if app._guard is not None else set()
-    for name in sorted(set(no_accept_owners(plan)) - guarded):
-        log.warning(
-            "(%s) no_accept is not enforced for an instance a reload added, renamed or"
-            " changed to no_accept: restart to install its firewall rule",
-            name,
-        )
 
 
-def _open_reload_sockets(app: VrrpApp, changes: ReloadPlan, sources: dict[str, IPAddr]) -> None:
+def _open_reload_sockets(
+    app: VrrpApp, changes: ReloadPlan, sources: dict[str, IPAddr]
+) -> dict[str, tuple[VrrpSocket, SocketMux]]:
     """Open (and start) the sockets the added and rebuilt instances need, before
-    anything changes; none is left open if one fails."""
+    anything changes; none is left open if one fails. Returns those of the added
+    instances on a VMAC (a sender and a receiver of their own)."""
     before = set(app._sockets)
+    senders, receivers = len(app._senders), len(app._receivers)
+    own: dict[str, tuple[VrrpSocket, SocketMux]] = {}
     try:
         for change in changes.of_kind("added", "rebuilt"):
             assert change.new is not None
             if not _own_vmac_socket(change.new):
                 app._socket_for(change.new, sources[change.name], start=True)
+            elif change.kind == "added" or _vmac_moved(change):
+                own[change.name] = app._socket_for(change.new, sources[change.name], start=True)
     except StartupError:
         for key in set(app._sockets) - before:
             sock, _ = app._sockets.pop(key)
             sock.close()
+        for sender in app._senders[senders:]:
+            sender.close()
+        for receiver, _ in app._receivers[receivers:]:
+            receiver.close()
+        del app._senders[senders:], app._receivers[receivers:]
         raise
+    return own
 
 
-def _refused_by_reload(changes: ReloadPlan) -> set[str]:
-    """New instances a reload cannot start (a new VMAC interface); logged."""
+def _vmac_moved(change: InstanceChange) -> bool:
+    """A kept instance whose VMAC gets another name (a new interface, new sockets)."""
+    return change.old is not None and change.new is not None and vmac_moved(change.old, change.new)
+
+
+async def _add_vmacs(app: VrrpApp, changes: ReloadPlan) -> set[str]:
+    """Make the VMAC interfaces of the instances the reload adds, and the renamed VMACs of
+    kept ones (as at start: an IPv6 one gets the advert source first). An added instance
+    whose VMAC cannot be made is not added (logged; returns those names); a renamed one
+    that cannot be made fails the reload."""
     skipped: set[str] = set()
-    for change in changes.of_kind("added"):
-        assert change.new is not None
-        if change.new.vmac is not None:
-            log.warning(
-                "(%s) not added: creating a VMAC interface (use_vmac) on reload is not"
-                " supported yet; restart to add this instance",
-                change.name,
-            )
-            skipped.add(change.name)
+    for change in changes.instances:
+        plan = change.new
+        if plan is None or plan.vmac is None:
+            continue
+        if change.kind != "added" and not _vmac_moved(change):
+            continue
+        link_locals: dict[str, IPv6Address] = {}
+        if plan.family == 6:
+            local = await app._source(plan)
+            if isinstance(local, IPv6Address):
+                link_locals[plan.name] = local
+        try:
+            await app._vmacs.add([plan.vmac], link_locals)
+        except VmacFailure as exc:
+            if change.kind != "added":
+                raise StartupError(f"({plan.name}) {exc}") from exc
+            log.warning("(%s) not added: %s", plan.name, exc)
+            skipped.add(plan.name)
     return skipped
 
 
@@ -243,6 +359,8 @@ def _apply_reload(
     files: TrackFileWatcher | None,
     processes: TrackProcessWatcher | None,
     policy: ScriptPolicy,
+    fifos: FifoReload,
+    vmac_sockets: dict[str, tuple[VrrpSocket, SocketMux]],
 ) -> None:
     """The synchronous part of :meth:`reload` (see there)."""
     assert app._sink is not None
@@ -261,8 +379,6 @@ def _apply_reload(
         app._detach(name, inst.plan.params.vrid)
         sink.set_desired(name, NetState())
         log.info("(%s) removed by reload", name)
-        if inst.plan.vmac is not None:
-            log.info("(%s) its VMAC %s stays until exit", name, inst.plan.vmac.ifname)
     # 2. the trackers and the notifier follow the new configuration
     if scripts is not None:  # else every tracked script is as it was: it runs on
         kept = scripts.adopt(app._scripts)
@@ -273,7 +389,6 @@ def _apply_reload(
             ", ".join(restarted) or "none",
         )
         app._scripts = scripts
-        app._policy = policy
         app._run_tracker("scripts", scripts.run())
     if files is not None:
         app._files = files
@@ -282,11 +397,31 @@ def _apply_reload(
         app._processes = processes
         app._run_tracker("processes", processes.run())
     app._config = config
+    app._policy = policy
+    app._notifier.policy = policy
+    app._fifos = fifos.fifos  # the retired ones stop after this step
+    app._notifier.fifos = tuple(fifos.fifos)
     app._mailer.reconfigure(config.global_defs)
     app._report_paths = paths_for(config, app._options.config_id)
     app._notifier.reconfigure(config.vrrp, config.global_defs)
     old_trackers = app._trackers
+    pacing = (new_plan.pacing, new_plan.default_pacing)
+    if pacing != (app._plan.pacing, app._plan.default_pacing) and app._announcer is not None:
+        app._announcer.scheduler.set_pacing(dict(new_plan.pacing), new_plan.default_pacing)
+        log.info("gratuitous ARP/NA spacing changed (garp_group, vrrp_garp/gna_interval)")
     app._plan = new_plan
+    if app._guard is not None:  # before any new record is handed over
+        if FirewallSpec.from_globals(config.global_defs) != app._guard.firewall.spec:
+            log.warning(
+                "reload cannot change nftables, nftables_priority, nftables_counters or"
+                " nftables_ifindex yet: the running tables stay until a restart"
+            )
+        renamed = {c.name: c.old.name for c in changes.instances if c.renamed and c.old}
+        app._guard.reconfigure(
+            no_accept_owners(new_plan), {p.name: p.records for p in new_plan.instances}, renamed
+        )
+        if app._guard.owners:
+            app._run_firewall()
     app._trackers, app._dropped = app._usable_trackers()
     for line in app._dropped:
         log.warning("%s", line)
@@ -326,10 +461,10 @@ def _apply_reload(
             continue
         trackers = _carried_trackers(app, name, plan, inst.trackers)
         if change.kind == "rebuilt" and _own_vmac_socket(plan):
-            # its VMAC's sender and receiver stay (a reload does not redo VMACs)
-            mux = vmac_muxes[name]
+            # its VMAC's sender and receiver stay, unless it has a new VMAC
             ep = inst.endpoint
-            endpoint = app._new_endpoint(plan, ep.local, ep.socket, ep)
+            sock, mux = vmac_sockets.get(name) or (ep.socket, vmac_muxes[name])
+            endpoint = app._new_endpoint(plan, ep.local, sock, ep)
             app._attach(plan, ep.local, mux)
         elif change.kind == "rebuilt":
             sock, mux = app._socket_for(plan, sources[name], start=True)
@@ -348,7 +483,7 @@ def _apply_reload(
     for change in changes.of_kind("added"):
         assert change.new is not None
         app._instances[change.name] = app._new_instance(
-            change.new, sources[change.name], start=True
+            change.new, sources[change.name], start=True, sockets=vmac_sockets.get(change.name)
         )
         added.append(change.name)
     # keep the configuration's order (reports, units)
@@ -393,15 +528,22 @@ def _apply_reload(
             new_eval.fault != old_eval.fault or new_eval.reason != old_eval.reason
         ):
             inst.driver.feed(name, TrackerFault(new_eval.fault, new_eval.reason))
-    # 6. every changed MASTER's records and the static ones, in this same step
+    # 6. every changed MASTER's records and the static ones, in this same step; a MASTER
+    #    whose VMAC was renamed announces its addresses from their new MAC (keepalived:
+    #    they were added on a new interface)
+    moved = {c.name for c in changes.instances if _vmac_moved(c)}
+    if app._sender is not None:
+        app._sender.prepare(t for p in new_plan.instances for t in p.targets)
     for name in reconfigure:
         inst = app._instances[name]
         if inst.driver is not None and inst.driver.states.get(name) is State.MASTER:
             sink.set_desired(name, inst.endpoint.records)
+            garp = inst.plan.params.garp
+            if name in moved and app._announcer is not None and garp.master_repeat > 0:
+                announce = Announce(garp.master_repeat, garp.master_delay, "master")
+                app._announcer.announce(name, inst.endpoint.targets, announce)
     sink.set_desired(STATIC_OWNER, new_plan.static)
     app._close_unused_sockets()
-    if app._sender is not None:
-        app._sender.prepare(t for p in new_plan.instances for t in p.targets)
     if app._waiting:
         app._start_ready()
 
@@ -455,6 +597,17 @@ def _carried_trackers(app: VrrpApp, name: str, plan: InstancePlan, old: TrackerS
         elif (t.kind, t.name) in shared:
             initial[t.kind, t.name] = old.status(t.kind, t.name)
     return TrackerSet(plan.inst.priority, app._trackers[name], initial)
+
+
+def _policy_setup(gd: GlobalDefs) -> tuple[object, ...]:
+    """The globals of the script policy (equal: the running policy and its verdicts stay)."""
+    return (
+        gd.script_user,
+        gd.script_group,
+        gd.enable_script_security,
+        gd.use_symlink_paths,
+        gd.set_supplementary_groups,
+    )
 
 
 def _script_setup(config: Config) -> tuple[object, ...]:

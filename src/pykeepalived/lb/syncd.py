@@ -22,6 +22,11 @@ queues the steps: the netlink requests run in one worker thread of its own (with
 loop and :class:`~.ipvs.IpvsBackend`), in order, so that an advert is never delayed by them.
 Only the instance's STOP (at shutdown or when a reload deletes it) waits, a bounded time, for
 the daemon to be stopped, so that it is done before the process exits.
+
+A reload (:meth:`SyncDaemonFollower.reconfigure`) applies changed settings as keepalived's
+``reload_vrrp_thread`` does: when the interface, id, maxlen, port, ttl or group changed, the
+running daemon is stopped and started again with the new ones; another instance to follow
+sets the role from that instance's state; ``lvs_sync_daemon`` gone stops the daemon.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -100,12 +105,18 @@ class SyncSettings:
         )
         return f"{role} sync daemon on {self.interface} (syncid {self.sync_id}{extra})"
 
+    @property
+    def daemon(self) -> tuple[object, ...]:
+        """What the kernel's daemon runs with (a change restarts it; not the instance)."""
+        return (self.interface, self.sync_id, self.maxlen, self.port, self.ttl, self.group)
+
 
 @dataclass(frozen=True, slots=True)
 class StartSyncd:
-    """Start the daemon of ``role``."""
+    """Start the daemon of ``role`` (with ``settings``: from now on; None: those in use)."""
 
     role: Role
+    settings: SyncSettings | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +212,40 @@ class SyncDaemonFollower:
         self.running: Role | None = None
         """The role started last (as asked; a failure is logged by the control)."""
         self._cleaned = False
+        self._enabled = True
+        """False once a reload removed ``lvs_sync_daemon`` (events are ignored)."""
+
+    def reconfigure(self, settings: SyncSettings | None, state: State | None = None) -> None:
+        """A reload: follow ``settings`` from now on (None: ``lvs_sync_daemon`` was
+        removed, the running daemon stops); ``state`` is the current state of the instance
+        they name (None: unknown, the role stays until it changes state). Never waits."""
+        if settings is None:
+            self._enabled = False
+            if self.running is not None:
+                log.info("lvs_sync_daemon removed: stopping the %s sync daemon", self.running)
+                self._control.submit((StopSyncd(self.running),))
+                self.running = None
+            return
+        old, self.settings, self._enabled = self.settings, settings, True
+        wanted = self.running if state is None else role_for(state, self.running)
+        restart = self.running is not None and old.daemon != settings.daemon
+        steps: list[Step] = []
+        if self.running is not None and (restart or wanted != self.running):
+            steps.append(StopSyncd(self.running))
+        if wanted is not None and (restart or wanted != self.running):
+            steps.append(StartSyncd(wanted, settings))
+            if not self._cleaned:
+                self._cleaned = True
+                steps[:0] = CLEANUP
+        if steps:
+            log.info(
+                "lvs_sync_daemon: reload: %s",
+                f"running the {settings.describe(wanted)}"
+                if wanted is not None
+                else f"stopping the {self.running} sync daemon",
+            )
+            self._control.submit(steps)
+        self.running = wanted  # (not running: the next start takes the new settings)
 
     def publish(self, event: VrrpEvent) -> None:
         """Queue what the instance's new state asks for; only its STOP waits (at most
@@ -208,7 +253,12 @@ class SyncDaemonFollower:
         action = event.action
         if not isinstance(action, StateChanged) or event.name != self.settings.instance:
             return
-        steps = steps_for(self.running, action.new)
+        if not self._enabled:
+            return
+        steps = tuple(
+            replace(s, settings=self.settings) if isinstance(s, StartSyncd) else s
+            for s in steps_for(self.running, action.new)
+        )
         if not self._cleaned and any(isinstance(s, StartSyncd) for s in steps):
             self._cleaned = True
             steps = CLEANUP + steps
@@ -296,8 +346,11 @@ class IpvsSyncControl:
 
         if self._backend is None:
             self._backend = IpvsBackend()
-        backend, s = self._backend, self._settings
+        backend = self._backend
         for step in steps:
+            if isinstance(step, StartSyncd) and step.settings is not None:
+                self._settings = step.settings  # a reload changed them
+            s = self._settings
             try:
                 if isinstance(step, StartSyncd):
                     daemon = SyncDaemon(

@@ -16,7 +16,10 @@ drop rule"), so a held address never accepts traffic.
 Life cycle (as keepalived): :meth:`Firewall.start` removes the tables a previous run left
 (keepalived does it when it first creates them); pieces are created when first needed and
 stay; :meth:`Firewall.close` deletes our tables at the end, also with ``-V`` (addresses
-kept).
+kept). A reload (:meth:`FirewallGuard.reconfigure`) changes the set of ``no_accept``
+owners: the addresses an instance holds get their drop rules when it becomes
+``no_accept`` and lose them when it becomes ``accept`` (keepalived's reload does the same
+for a MASTER it keeps); a renamed instance's rules move to its new name in one transaction.
 """
 
 from __future__ import annotations
@@ -291,6 +294,8 @@ class FirewallGuard:
         self._release_timeout = release_timeout
         self._latest: dict[str, frozenset[Element]] = {}
         """Each owner's latest wish (what a deferred removal settles on)."""
+        self._forwarded: dict[str, NetState] = {}
+        """Every owner's latest records (a reload may make it ``no_accept``)."""
         self._started = False
 
     @property
@@ -304,13 +309,7 @@ class FirewallGuard:
         if not self._owners:
             return True
         for owner in self._owners:
-            log.warning(
-                "(%s) no_accept (vrrp_strict makes it the default): traffic to its virtual"
-                " addresses is dropped with nftables table %s while MASTER; set 'accept'"
-                " to allow it",
-                owner,
-                self.firewall.spec.table,
-            )
+            self._warn(owner)
         possible: set[Element] = set()
         for owner, rule in self._owners.items():
             possible |= rule.elements(records.get(owner, NetState()).addresses, self.firewall.spec)
@@ -321,8 +320,79 @@ class FirewallGuard:
         """Delete the tables (at the end, after the addresses were released)."""
         self.firewall.close()
 
+    def reconfigure(
+        self,
+        owners: Mapping[str, NoAccept],
+        records: Mapping[str, NetState],
+        renamed: Mapping[str, str] | None = None,
+    ) -> bool:
+        """A reload: ``owners`` are the ``no_accept`` owners from now on, ``records`` every
+        owner's possible records, ``renamed`` maps new owner names to old ones. Call before
+        the new records are handed over. The firewall starts when first needed; an owner
+        that holds addresses gets its drop rules at once when it becomes ``no_accept`` (or
+        its rule changes), and loses them when it becomes ``accept``; those of an owner
+        that went away go once its addresses are gone, as on any release. True when
+        anything changed (one transaction)."""
+        old = self._owners
+        self._owners = dict(owners)
+        firewall = self.firewall
+        changed = False
+        renamed = dict(renamed or {})
+        if renamed:  # names may be swapped: take everything out, then put it back
+            before, latest = dict(self._forwarded), dict(self._latest)
+            moved = {n: firewall.wanted(o) if o in old else frozenset() for n, o in renamed.items()}
+            for old_name in renamed.values():
+                self._forwarded.pop(old_name, None)
+                self._latest.pop(old_name, None)
+                if firewall.wanted(old_name):
+                    firewall.want(old_name, frozenset())
+                    changed = True
+            for new_name, old_name in renamed.items():
+                if old_name in before:
+                    self._forwarded[new_name] = before[old_name]
+                if moved[new_name]:
+                    firewall.want(new_name, moved[new_name])
+                    self._latest[new_name] = latest.get(old_name, moved[new_name])
+                    changed = True
+        for owner in old.keys() - self._owners.keys() - set(renamed.values()):
+            if self._forwarded.get(owner, NetState()).addresses and firewall.wanted(owner):
+                log.info("(%s) accept: removing firewall drop rule", owner)
+                firewall.want(owner, frozenset())
+                self._latest.pop(owner, None)
+                changed = True
+            # else: removed, its release settles it (after its addresses are gone)
+        fresh = [o for o in self._owners if o not in old and o not in renamed]
+        if self._owners and not self._started:
+            self.start(records)
+        else:
+            for owner in fresh:
+                self._warn(owner)
+        for owner, rule in self._owners.items():
+            if old.get(owner) == rule and owner not in fresh:
+                continue
+            addresses = self._forwarded.get(owner, NetState()).addresses
+            new = rule.elements(addresses, firewall.spec)
+            self._latest[owner] = new
+            if new != firewall.wanted(owner):
+                log.info("(%s) setting firewall drop rule", owner)
+                firewall.want(owner, new)
+                changed = True
+        if changed and self._started:
+            self._apply("reload")
+        return changed
+
+    def _warn(self, owner: str) -> None:
+        log.warning(
+            "(%s) no_accept (vrrp_strict makes it the default): traffic to its virtual"
+            " addresses is dropped with nftables table %s while MASTER; set 'accept'"
+            " to allow it",
+            owner,
+            self.firewall.spec.table,
+        )
+
     def set_desired(self, owner: str, records: NetState) -> None:
         """Forward ``records`` of ``owner``; firewall first for gains, after for losses."""
+        self._forwarded[owner] = records
         rule = self._owners.get(owner)
         if rule is None:
             self._addresses.set_desired(owner, records)

@@ -3,7 +3,7 @@ bring up and delete the macvlans that :mod:`pykeepalived.net.vmac_plan` decides.
 
 :class:`VmacManager` talks to the kernel over its own pyroute2 ``AsyncIPRoute`` socket
 (every request bounded by ``request_timeout``) and writes sysctls under ``/proc/sys``.
-Per VMAC, at start-up:
+Per VMAC, at start-up (and for an instance a reload adds, :meth:`VmacManager.add`):
 
 1. an interface of that name that is a macvlan on the right parent with the right MAC is
    reused (a killed daemon leaves it behind; the forced clean-up removed its VIPs), another
@@ -208,6 +208,40 @@ class VmacManager:
                 await self._make(ipr, spec, (link_locals or {}).get(spec.instance))
         except _LIBRARY_ERRORS as exc:
             raise _failure("setting up VMAC interfaces", exc) from exc
+        finally:
+            ipr.close()
+
+    async def add(
+        self, specs: Iterable[VmacSpec], link_locals: Mapping[str, IPv6Address] | None = None
+    ) -> None:
+        """Make the VMACs of instances a reload added (as :meth:`setup`; :meth:`remove`
+        deletes them with the others)."""
+        specs = tuple(specs)
+        if not specs:
+            return
+        self.specs += specs
+        ipr = await self._open()
+        try:
+            for spec in specs:
+                await self._make(ipr, spec, (link_locals or {}).get(spec.instance))
+        except _LIBRARY_ERRORS as exc:
+            raise _failure("setting up VMAC interfaces", exc) from exc
+        finally:
+            ipr.close()
+
+    async def delete(self, ifnames: Iterable[str]) -> None:
+        """Delete the VMACs ``ifnames`` now (a reload removed their instances); the
+        sysctls changed outside them are written back by :meth:`remove`, at the end."""
+        names = set(ifnames)
+        gone = [link for link in self._links if link.spec.ifname in names]
+        if not gone:
+            return
+        self._links = [link for link in self._links if link.spec.ifname not in names]
+        self.specs = tuple(s for s in self.specs if s.ifname not in names)
+        ipr = await self._open()
+        try:
+            for link in gone:
+                await self._delete(ipr, link)
         finally:
             ipr.close()
 

@@ -10,6 +10,14 @@ dropped and counted.
 
 If the FIFO cannot be opened, or is removed or replaced while we run, :meth:`FifoWriter.write`
 re-creates and re-opens it (at most once per ``recheck_interval``) and drops lines meanwhile.
+
+A reload (:func:`plan_fifo_reload`, :func:`apply_fifo_reload`) keeps the writer of a path
+that is still configured, with its open FIFO and the lines in it: a changed owner is set on
+a FIFO we created, a changed reader script is stopped (SIGTERM) and the new one started on
+the same FIFO. A FIFO no longer configured is closed (removed if we created it) and its
+reader stopped; a new one starts as at start-up. Unlike keepalived, which closes every FIFO
+and restarts every reader on each reload, nothing is touched when nothing changed, so no
+line is lost to a reload (keepalived issue #2024).
 """
 
 from __future__ import annotations
@@ -26,19 +34,28 @@ import stat
 import struct
 import termios
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pykeepalived.errors import PykeepalivedError
 from pykeepalived.notify.script import PreparedScript, Refused, ScriptFailure, ScriptRunner
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, MutableMapping, Sequence
 
     from pykeepalived.config.model.common import Script
     from pykeepalived.config.model.globals import Fifo, GlobalDefs
     from pykeepalived.notify.script import ScriptPolicy
 
-__all__ = ["FifoFailure", "FifoWriter", "lvs_fifos", "vrrp_fifos"]
+__all__ = [
+    "FifoFailure",
+    "FifoReload",
+    "FifoWriter",
+    "apply_fifo_reload",
+    "lvs_fifos",
+    "plan_fifo_reload",
+    "vrrp_fifos",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +111,8 @@ class FifoWriter:
         self.dropped = 0
         """Lines dropped (pipe full, FIFO missing or not openable)."""
         self.reader_process: asyncio.subprocess.Process | None = None
+        self._new_reader = asyncio.Event()
+        """Set when :meth:`replace_reader` started a reader for :meth:`run` to watch."""
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +151,18 @@ class FifoWriter:
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
         self._next_check = time.monotonic() + self._recheck
         self._warned = False
+
+    def set_owner(self, user: str | None, group: str | None) -> None:
+        """A reload changed the FIFO's ``user``/``group``: set them on the FIFO if we
+        created it (as keepalived, which creates it again; a FIFO we found is left as it is)."""
+        if (user, group) == (self.user, self.group):
+            return
+        self.user, self.group = user, group
+        if self._created:
+            try:
+                os.chown(self.path, *_owner(user, group))
+            except (KeyError, OSError) as exc:
+                log.warning("notify FIFO %s: cannot set owner: %s", self.path, exc)
 
     def close_fd(self) -> None:
         if self._fd is not None:
@@ -240,21 +271,40 @@ class FifoWriter:
         if proc is not None and proc.returncode is None:
             await self._runner.stop(proc)
 
+    async def replace_reader(self, reader: PreparedScript | None) -> None:
+        """A reload changed the ``*_fifo_script``: stop the running reader (SIGTERM), start
+        ``reader`` on the same FIFO (what it has not read yet waits there for the new one)."""
+        await self.stop_reader()
+        self.reader = reader
+        if await self.start_reader() is not None:
+            self._new_reader.set()
+
     async def run(self) -> None:
-        """Create the FIFO, start the reader, open, then hold until cancelled."""
+        """Create the FIFO, start the reader, open, then hold until cancelled (a reader
+        that :meth:`replace_reader` starts is watched in turn)."""
         try:
             self.create()
         except FifoFailure as exc:
             log.warning("%s", exc)
-        proc = await self.start_reader()
+        await self.start_reader()
         self._usable()
+        watched: asyncio.subprocess.Process | None = None
         try:
-            if proc is not None:
+            while True:
+                proc = self.reader_process
+                if proc is None or proc is watched:
+                    await self._new_reader.wait()
+                    self._new_reader.clear()
+                    continue
                 rc = await proc.wait()
-                log.warning(
-                    "%s (reader of %s) exited %s", self.reader and self.reader.label, self.path, rc
-                )
-            await asyncio.Event().wait()
+                watched = proc
+                if proc is self.reader_process:  # it ended by itself, not replaced
+                    log.warning(
+                        "%s (reader of %s) exited %s",
+                        self.reader and self.reader.label,
+                        self.path,
+                        rc,
+                    )
         except asyncio.CancelledError:
             await self.stop_reader()
             raise
@@ -310,3 +360,85 @@ def lvs_fifos(
         (gd.lvs_notify_fifo, gd.lvs_notify_fifo_script, "lvs_notify_fifo_script"),
     )
     return _fifos(pairs, policy, runner)
+
+
+def _reader_key(reader: PreparedScript | None) -> tuple[object, ...] | None:
+    """What makes two readers the same process (the label is only for the logs)."""
+    return None if reader is None else (reader.program, reader.argv, reader.creds)
+
+
+@dataclass(slots=True)
+class FifoReload:
+    """What a reload does to the notify FIFOs (:func:`plan_fifo_reload`)."""
+
+    fifos: list[FifoWriter]
+    """The FIFOs from now on: the kept writers, and the new ones in their place."""
+    added: list[FifoWriter] = field(default_factory=list)
+    """New writers (not running yet)."""
+    retired: list[FifoWriter] = field(default_factory=list)
+    """Writers of paths no longer configured (still running)."""
+    owners: list[tuple[FifoWriter, str | None, str | None]] = field(default_factory=list)
+    """Kept writers whose user/group changed, with the new ones."""
+    readers: list[tuple[FifoWriter, PreparedScript | None]] = field(default_factory=list)
+    """Kept writers whose reader script changed, with the new one."""
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.retired or self.owners or self.readers)
+
+    def summary(self) -> str:
+        """``notify FIFOs: /run/a added, /run/b removed, reader of /run/c restarted``."""
+        parts = [f"{f.path} added" for f in self.added]
+        parts += [f"{f.path} removed" for f in self.retired]
+        parts += [f"owner of {f.path} changed" for f, _, _ in self.owners]
+        parts += [f"reader of {f.path} restarted" for f, _ in self.readers]
+        return "notify FIFOs: " + (", ".join(parts) or "unchanged")
+
+
+def plan_fifo_reload(old: Sequence[FifoWriter], new: Sequence[FifoWriter]) -> FifoReload:
+    """Match the running writers ``old`` with the configured ``new`` ones (not started) by
+    path: a matched path keeps its running writer (owner and reader changes noted)."""
+    free: dict[str, list[FifoWriter]] = {}
+    for writer in old:
+        free.setdefault(writer.path, []).append(writer)
+    change = FifoReload(fifos=[])
+    for writer in new:
+        kept = free.get(writer.path)
+        if not kept:
+            change.fifos.append(writer)
+            change.added.append(writer)
+            continue
+        running = kept.pop(0)
+        change.fifos.append(running)
+        if (running.user, running.group) != (writer.user, writer.group):
+            change.owners.append((running, writer.user, writer.group))
+        if _reader_key(running.reader) != _reader_key(writer.reader):
+            change.readers.append((running, writer.reader))
+    change.retired = [w for ws in free.values() for w in ws]
+    return change
+
+
+async def apply_fifo_reload(
+    change: FifoReload,
+    tasks: MutableMapping[FifoWriter, asyncio.Task[None]],
+    spawn: Callable[[FifoWriter], asyncio.Task[None]],
+) -> None:
+    """Carry ``change`` out, once the notifier writes to ``change.fifos``: the retired
+    writers' tasks are cancelled (reader SIGTERM, FIFO closed) and awaited, changed
+    readers are replaced, owners set, and the new writers' :meth:`FifoWriter.run` tasks
+    made with ``spawn``. ``tasks`` maps each running writer to its task (kept up to date)."""
+    stopping: list[asyncio.Task[None]] = []
+    for writer in change.retired:
+        task = tasks.pop(writer, None)
+        if task is None or task.done():
+            writer.close()  # not running: nothing else closes it
+        else:
+            task.cancel()
+            stopping.append(task)
+    if stopping:
+        await asyncio.wait(stopping)
+    for writer, user, group in change.owners:
+        writer.set_owner(user, group)
+    for writer, reader in change.readers:
+        await writer.replace_reader(reader)
+    for writer in change.added:
+        tasks[writer] = spawn(writer)

@@ -10,8 +10,8 @@ name does not take part in the match. A matched instance keeps its state; it is
   endpoint: priorities, intervals, preemption, GARP settings, addresses, routes, rules,
   trackers, notify scripts and every other setting read only by the notifier;
 * ``rebuilt`` when the advert socket side (multicast group, peers, TTL, authentication,
-  version, checksum mode), the name or the sync group differs: a new endpoint (and driver)
-  around the same machine, so the state is still kept.
+  version, checksum mode), the name, the sync group or the name of its VMAC differs: a new
+  endpoint (and driver) around the same machine, so the state is still kept.
 
 Unmatched old instances are ``removed``, unmatched new ones ``added``. Changes that cannot
 be applied at all by a reload (``unsupported``) are named so that the caller can say so.
@@ -41,6 +41,7 @@ __all__ = [
     "StaticDiff",
     "identity",
     "plan_reload",
+    "vmac_moved",
 ]
 
 IPAddr = IPv4Address | IPv6Address
@@ -64,6 +65,7 @@ IN_PLACE_PARAMS = frozenset(
         "routes",
         "rules",
         "garp",
+        "accept",
     }
 )
 """:class:`~pykeepalived.vrrp.instance.InstanceParams` fields the machine takes in place."""
@@ -71,14 +73,21 @@ IN_PLACE_PARAMS = frozenset(
 REBUILD_PARAMS = frozenset({"name", "version", "sync_group"})
 """Params fields whose change needs a new endpoint and driver (the machine is kept)."""
 
-UNSUPPORTED_PARAMS = frozenset({"accept"})
-"""Params fields a reload does not change (the ``no_accept`` firewall is set up at start)."""
+UNSUPPORTED_PARAMS: frozenset[str] = frozenset()
+"""Params fields a reload does not change."""
 
 IN_PLACE_PLAN = frozenset({"records", "untracked", "trackers"})
 REBUILD_PLAN = frozenset(
     {"group", "peers", "ttl", "auth", "v3_checksum_as_v2", "check_unicast_src"}
 )
 UNSUPPORTED_PLAN = frozenset({"vmac"})
+"""Plan fields a reload does not change: another MAC or group for a VMAC of the same name
+(a VMAC of another name is a rebuild, see :func:`vmac_moved`)."""
+
+
+def vmac_moved(old: InstancePlan, new: InstancePlan) -> bool:
+    """The instance's VMAC gets another name (a new interface; the old one goes)."""
+    return old.vmac is not None and new.vmac is not None and old.vmac.ifname != new.vmac.ifname
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -227,7 +236,7 @@ def _compare(old: InstancePlan, new: InstancePlan, groups_changed: set[str]) -> 
     for name in sorted(REBUILD_PLAN | IN_PLACE_PLAN | UNSUPPORTED_PLAN):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)
-            if name in REBUILD_PLAN:
+            if name in REBUILD_PLAN or (name == "vmac" and vmac_moved(old, new)):
                 rebuild.append(name)
             elif name in UNSUPPORTED_PLAN:
                 unsupported.append(name)

@@ -164,11 +164,14 @@ def test_static_records_are_diffed() -> None:
     assert {c.kind for c in reload.instances} == {"unchanged"}
 
 
-def test_accept_change_is_reported_unsupported() -> None:
+def test_accept_change_is_applied_in_place() -> None:
     old = plan(instance(extra="accept"))
     new = plan(instance(extra="no_accept"))
     (change,) = plan_reload(old, new).instances
-    assert "params.accept" in change.unsupported
+    assert change.kind == "changed"
+    assert "params.accept" in change.changed
+    assert change.unsupported == ()
+    assert change.rebuild == ()
 
 
 def test_order_new_instances_first_then_removed() -> None:
@@ -182,3 +185,21 @@ def test_order_new_instances_first_then_removed() -> None:
         ("removed", "C"),
     ]
     assert reload.summary() == "vrrp: 1 added, 1 removed, 1 changed, 1 unchanged"
+
+
+def test_a_vmac_of_another_name_is_a_rebuild() -> None:
+    old = plan(instance(extra="use_vmac vr51"))
+    new = plan(instance(extra="use_vmac vr99"))
+    (change,) = plan_reload(old, new).instances
+    assert change.kind == "rebuilt"
+    assert "vmac" in change.rebuild
+    assert change.unsupported == ()
+    assert "records" in change.changed  # its addresses move to the new VMAC
+
+
+def test_another_group_for_the_same_vmac_is_unsupported() -> None:
+    old = plan(instance(extra="use_vmac vr51"))
+    new = plan(instance(extra="use_vmac vr51 group 5"))
+    (change,) = plan_reload(old, new).instances
+    assert change.unsupported == ("vmac",)
+    assert "vmac" not in change.rebuild

@@ -110,6 +110,12 @@ class AnnounceScheduler:
         """The spacing that applies on ``ifname``."""
         return self._pacing.get(ifname, self._default)
 
+    def set_pacing(self, pacing: Mapping[str, Pacing], default: Pacing = NO_PACING) -> None:
+        """New spacing (a reload): frames queued keep their times; the next ones follow
+        it, counted from the last frame sent on each interface."""
+        self._pacing, self._default = dict(pacing), default
+        self._recompute_pacing()
+
     # ---- input -------------------------------------------------------------------------------
 
     def announce(
