@@ -54,7 +54,6 @@ from pykeepalived.trackfile import write_init_files
 
 if TYPE_CHECKING:
     from pykeepalived.config.model.common import IPAddress
-    from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.config.model.vrrp import TrackFile
     from pykeepalived.control.api import ControlServer
@@ -309,7 +308,7 @@ class CheckApp:
             await asyncio.to_thread(write_init_files, fresh)
         gd = config.global_defs
         policy = self._policy
-        if _policy_setup(old.global_defs) != _policy_setup(gd):
+        if ScriptPolicy.settings_of(old.global_defs) != ScriptPolicy.settings_of(gd):
             policy = ScriptPolicy.from_globals(gd)
         fifos = plan_fifo_reload(
             self._fifos, lvs_fifos(gd, policy, self._runner, notify_reader=not config.has_vrrp)
@@ -499,17 +498,6 @@ class CheckApp:
         if not self._stop.is_set():
             log.info("%s received: stopping", name)
         self.stop()
-
-
-def _policy_setup(gd: GlobalDefs) -> tuple[object, ...]:
-    """The globals of the script policy (equal: the running policy and its verdicts stay)."""
-    return (
-        gd.script_user,
-        gd.script_group,
-        gd.enable_script_security,
-        gd.use_symlink_paths,
-        gd.set_supplementary_groups,
-    )
 
 
 def _checked_track_files(config: Config) -> list[TrackFile]:

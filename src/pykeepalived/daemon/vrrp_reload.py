@@ -51,7 +51,6 @@ from pykeepalived.vrrp.reload_plan import InstanceChange, ReloadPlan, plan_reloa
 from pykeepalived.vrrp.track import TrackerSet, TrackEvaluation
 
 if TYPE_CHECKING:
-    from pykeepalived.config.model.globals import GlobalDefs
     from pykeepalived.config.model.root import Config
     from pykeepalived.daemon.vrrp_app import IPAddr, VrrpApp, _Instance
     from pykeepalived.vrrp.io.socket import VrrpSocket
@@ -135,7 +134,7 @@ async def reload(app: VrrpApp, config: Config) -> str:
     # -- preparation: may fail or wait; nothing has changed yet
     gd, vrrp = config.global_defs, config.vrrp
     policy = app._policy
-    if _policy_setup(app._config.global_defs) != _policy_setup(gd):
+    if ScriptPolicy.settings_of(app._config.global_defs) != ScriptPolicy.settings_of(gd):
         policy = ScriptPolicy.from_globals(gd)  # scripts, notifies and FIFO readers follow it
     scripts: VrrpScriptTracker | None = None
     if _script_setup(app._config) != _script_setup(config):
@@ -597,17 +596,6 @@ def _carried_trackers(app: VrrpApp, name: str, plan: InstancePlan, old: TrackerS
         elif (t.kind, t.name) in shared:
             initial[t.kind, t.name] = old.status(t.kind, t.name)
     return TrackerSet(plan.inst.priority, app._trackers[name], initial)
-
-
-def _policy_setup(gd: GlobalDefs) -> tuple[object, ...]:
-    """The globals of the script policy (equal: the running policy and its verdicts stay)."""
-    return (
-        gd.script_user,
-        gd.script_group,
-        gd.enable_script_security,
-        gd.use_symlink_paths,
-        gd.set_supplementary_groups,
-    )
 
 
 def _script_setup(config: Config) -> tuple[object, ...]:

@@ -225,6 +225,18 @@ class ScriptPolicy:
         self._switch = os.geteuid() == 0 if switch_user is None else switch_user
         self._cache: dict[tuple[Script, str], PreparedScript | Refused] = {}
 
+    @staticmethod
+    def settings_of(gd: GlobalDefs) -> tuple[object, ...]:
+        """The globals a policy is made of (equal: the running policy and its verdicts stay
+        across a reload)."""
+        return (
+            gd.script_user,
+            gd.script_group,
+            gd.enable_script_security,
+            gd.use_symlink_paths,
+            gd.set_supplementary_groups,
+        )
+
     @classmethod
     def from_globals(cls, gd: GlobalDefs) -> ScriptPolicy:
         """The policy ``global_defs`` configures."""
