@@ -327,9 +327,14 @@ def test_reload_time_file_reloads_at_that_time(lab: Lab, parent: bool) -> None:
     assert lab.count(finished) == 0  # not before its time
     lab.wait_for("the scheduled reload", lambda: lab.count(finished) == 1, 5)
     assert datetime.now() >= when
-    if parent:
-        assert lab.count(PARENT_FINISHED.format(pid=proc.pid)) == 1
-        assert lab.count(CHECK_FINISHED.format(pid=lab.pid(lab.check_pid))) == 1
+    if parent:  # each process logs its own line, in no particular order
+        parent_done = PARENT_FINISHED.format(pid=proc.pid)
+        check_done = CHECK_FINISHED.format(pid=lab.pid(lab.check_pid))
+        lab.wait_for("the parent's reload", lambda: lab.count(parent_done) == 1, 5)
+        lab.wait_for("the checker's reload", lambda: lab.count(check_done) == 1, 5)
     assert not time_file.exists()  # used once (no reload_repeat)
     time.sleep(1.5)
     assert lab.count(finished) == 1
+    if parent:
+        assert lab.count(parent_done) == 1
+        assert lab.count(check_done) == 1
